@@ -1,0 +1,3 @@
+from deftmer.cli import main
+
+main()

@@ -1,0 +1,46 @@
+"""Command-line entry point: `deftmer <command>`.
+
+User mistakes (`UserError`) become one red line and exit code 2; Ctrl-C says that the run
+can be resumed and exits 130. Only genuine bugs show a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from typer._click.exceptions import ClickException  # typer vendors click; pinned version
+
+from deftmer.cli.app import app
+from deftmer.errors import UserError
+
+# Each module registers its commands on `app` when imported.
+from deftmer.cli import commands_data  # noqa: F401,E402
+from deftmer.cli import commands_synth  # noqa: F401,E402
+from deftmer.cli import commands_prepare  # noqa: F401,E402
+from deftmer.cli import commands_unimer  # noqa: F401,E402
+from deftmer.cli import commands_model  # noqa: F401,E402
+from deftmer.cli import commands_user  # noqa: F401,E402
+from deftmer.cli import commands_bench  # noqa: F401,E402
+
+
+def main(argv: list[str] | None = None) -> None:
+    from deftmer.utils.console import err_console
+
+    try:
+        app(args=argv, standalone_mode=False)
+    except UserError as e:
+        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("[yellow]interrupted[/]: work already written is kept; run the same command again to resume")
+        sys.exit(130)
+    except ClickException as e:  # usage errors: bad option, missing argument
+        e.show()
+        sys.exit(e.exit_code)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+
+
+if __name__ == "__main__":
+    main()

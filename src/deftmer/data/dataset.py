@@ -1,0 +1,107 @@
+"""The container a loader returns, and the registry that finds loaders by name.
+
+Registry in the timm style: each loader module registers itself with ``@register_dataset``,
+so a new dataset is one new file plus one import line in ``deftmer/data/__init__.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import pandas as pd
+
+from deftmer.data.labels import ClassSet
+from deftmer.data.sample import Problem, Sample
+from deftmer.errors import UserError
+
+
+@dataclass
+class MEDataset:
+    """Samples of one dataset (or composite) plus the problems its loader found."""
+
+    name: str
+    root: Path
+    class_set: ClassSet
+    samples: list[Sample]
+    problems: list[Problem] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @property
+    def subjects(self) -> list[str]:
+        return sorted({s.subject for s in self.samples})
+
+    def labelled(self) -> list[Sample]:
+        """Samples that belong to the target class set (label not None)."""
+        return [s for s in self.samples if s.label is not None]
+
+    def by_id(self) -> dict[str, Sample]:
+        return {s.id: s for s in self.samples}
+
+    def to_frame(self) -> pd.DataFrame:
+        """A pandas view of the annotations (one row per sample), as meb does."""
+        rows = []
+        for s in self.samples:
+            rows.append(
+                {
+                    "id": s.id,
+                    "dataset": s.dataset,
+                    "source": s.source or s.dataset,
+                    "subject": s.subject,
+                    "clip": s.clip,
+                    "n_frames": len(s.frames),
+                    "onset": s.onset,
+                    "apex": s.apex,
+                    "offset": s.offset,
+                    "aus": "+".join(str(a) for a in s.aus),
+                    "emotion": s.emotion,
+                    "objective_class": s.objective_class,
+                    "label": s.label,
+                    "problems": ";".join(s.problems),
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+class DatasetLoader(Protocol):
+    def __call__(self, root: Path, **options: Any) -> MEDataset: ...
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    loader: Callable[..., MEDataset]
+    description: str
+
+
+_REGISTRY: dict[str, DatasetInfo] = {}
+
+
+def register_dataset(name: str, description: str) -> Callable[[Callable[..., MEDataset]], Callable[..., MEDataset]]:
+    def deco(fn: Callable[..., MEDataset]) -> Callable[..., MEDataset]:
+        _REGISTRY[name] = DatasetInfo(name=name, loader=fn, description=description)
+        return fn
+
+    return deco
+
+
+def list_datasets() -> list[DatasetInfo]:
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def load_dataset(name: str, root: str | Path, **options: Any) -> MEDataset:
+    """Load a registered dataset from ``root``; raises `UserError` with an actionable message."""
+    key = name.lower().replace("-", "_")
+    aliases = {"casme_ii": "casme2", "casmeii": "casme2", "smic_hs": "smic", "casme3": "casme3",
+               "cas(me)3": "casme3", "cas(me)^3": "casme3", "megc2019": "megc2019", "composite": "megc2019"}
+    key = aliases.get(key, key)
+    if key not in _REGISTRY:
+        known = ", ".join(sorted(_REGISTRY))
+        raise UserError(f"unknown dataset '{name}'; known datasets: {known}")
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise UserError(f"dataset root {root} does not exist; pass --root pointing at the {name} folder")
+    return _REGISTRY[key].loader(root, **options)

@@ -1,0 +1,18 @@
+"""Settings of training: stages, epochs, optimiser; no choice here may look at a test subject."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stage1_epochs: int = 10
+    stage2_epochs: int = 3
+    batch_size: int = 16
+    lr: float = 1e-3
+    lora_lr: float = 2e-4
+    weight_decay: float = 0.01
+    grad_accum: int = 1
+    mixed_precision: str = "no"
