@@ -64,15 +64,51 @@ class MERModel(Protocol):
 
 
 ModelFactory = Callable[["ExperimentConfig", ClassSet], MERModel]
+ModelLoader = Callable[[Path], MERModel]
 _MODELS: dict[str, tuple[ModelFactory, str]] = {}
+_LOADERS: dict[str, ModelLoader] = {}
+MODEL_CARD = "model.json"
 
 
-def register_model(name: str, description: str) -> Callable[[ModelFactory], ModelFactory]:
+def register_model(name: str, description: str, loader: ModelLoader | None = None) -> Callable[[ModelFactory], ModelFactory]:
+    """Register a factory under ``name``; ``loader(dir)`` rebuilds a saved model of that kind."""
+
     def deco(fn: ModelFactory) -> ModelFactory:
         _MODELS[name] = (fn, description)
+        if loader is not None:
+            _LOADERS[name] = loader
         return fn
 
     return deco
+
+
+def write_model_card(out_dir: Path, name: str, cfg: "ExperimentConfig", class_set: ClassSet, **extra: object) -> None:
+    """Write ``model.json`` (which model, class set, full config): what `load_model` dispatches on."""
+    from deftmer.utils.io import atomic_write_json
+
+    card = {"model": name, "class_set": class_set.name, "classes": list(class_set.classes),
+            "config": cfg.model_dump(mode="json"), **extra}
+    atomic_write_json(Path(out_dir) / MODEL_CARD, card)
+
+
+def load_model(model_dir: str | Path) -> MERModel:
+    """Load any saved model folder (DEFT or a baseline) by the name in its ``model.json``."""
+    import json
+
+    from deftmer.errors import CheckpointError
+
+    d = Path(model_dir)
+    card_path = d / MODEL_CARD
+    if not card_path.is_file():
+        raise CheckpointError(f"{d} is not a deftmer model folder (no {MODEL_CARD}); pass the folder that `deftmer train` wrote")
+    try:
+        name = json.loads(card_path.read_text())["model"]
+    except (ValueError, KeyError):
+        raise CheckpointError(f"{card_path} is unreadable or has no 'model' key; re-run training") from None
+    _import_all()
+    if name not in _LOADERS:
+        raise CheckpointError(f"{card_path} names model '{name}', which this deftmer version cannot load")
+    return _LOADERS[name](d)
 
 
 def list_models() -> dict[str, str]:
