@@ -11,7 +11,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from pydantic import ValidationError
+
 from deftmer.config import ExperimentConfig, load_config
+from deftmer.errors import ConfigError
 
 ConfigOption = Annotated[
     Optional[Path], typer.Option("--config", "-c", help="Experiment config (YAML). Flags below override it.")
@@ -38,6 +41,10 @@ def resolve_config(config: Path | None, sets: list[str] | None, **explicit: Any)
             for p in parts[:-1]:
                 node = node[p]
             node[parts[-1]] = value.value if hasattr(value, "value") else value
-        cfg = load_config(None, [])  # validate through the same path
-        cfg = ExperimentConfig.model_validate(tree)
+        try:
+            cfg = ExperimentConfig.model_validate(tree)
+        except ValidationError as e:
+            err = e.errors()[0]
+            loc = ".".join(str(x) for x in err["loc"])
+            raise ConfigError(f"option for '{loc}': {err['msg']}") from None
     return cfg
