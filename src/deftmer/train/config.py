@@ -16,3 +16,6 @@ class TrainConfig(BaseModel):
     weight_decay: float = 0.01
     grad_accum: int = 1
     mixed_precision: str = "no"
+    # False: train inside this one process even under `accelerate launch` (no DDP wrapping, no
+    # data sharding). The LOSO runner sets it when it spreads whole folds over processes.
+    data_parallel: bool = True
