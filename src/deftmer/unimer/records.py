@@ -21,6 +21,12 @@ class RegionMotionStats:
     direction: str          # one of 8 compass names in face terms, or "still"
     angle_deg: float        # image-coords angle of the mean vector (0 = +x, 90 = +y/down)
     strain: float
+    asymmetry: float = 0.0  # paired regions: (|L| - |R|) / (|L| + |R|), >0 = subject's left stronger
+
+    @property
+    def coherent(self) -> float:
+        """Length of the mean flow vector (px): the motion the whole region shares."""
+        return float((self.mean_u ** 2 + self.mean_v ** 2) ** 0.5)
 
 
 @dataclass(frozen=True)
