@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from deftmer.baselines.config import BaselinesConfig
 from deftmer.data.config import DataConfig
 from deftmer.errors import ConfigError
 from deftmer.eval.config import EvalConfig
@@ -32,6 +33,7 @@ class ExperimentConfig(BaseModel):
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+    baselines: BaselinesConfig = BaselinesConfig()
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:

@@ -1,0 +1,86 @@
+"""What every baseline shares: turning class scores into `Prediction`s and reading a saved folder."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from deftmer.data.labels import ClassSet, get_class_set
+from deftmer.errors import CheckpointError
+from deftmer.model.api import MODEL_CARD, ClipInputs, Prediction
+
+if TYPE_CHECKING:
+    from deftmer.config import ExperimentConfig
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """Row-wise softmax that tolerates ``-inf`` (classes a model never saw get probability 0)."""
+    s = np.asarray(scores, dtype=np.float64)
+    s = s - s.max(axis=1, keepdims=True)
+    e = np.exp(s)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def to_predictions(clips: list[ClipInputs], class_set: ClassSet, probs: np.ndarray) -> list[Prediction]:
+    """One `Prediction` per clip; the label is the arg-max class, probs cover every class."""
+    out = []
+    for clip, p in zip(clips, probs):
+        k = int(np.argmax(p))
+        out.append(Prediction(sample_id=clip.id, label=class_set.classes[k],
+                              probs={c: float(p[i]) for i, c in enumerate(class_set.classes)}))
+    return out
+
+
+def training_labels(train: list[ClipInputs], class_set: ClassSet) -> np.ndarray:
+    """Class indices of the training clips; an unlabelled or foreign label is a caller bug."""
+    ys = []
+    for c in train:
+        lab = c.sample.label
+        if lab is None or lab not in class_set.classes:
+            raise ValueError(f"{c.id}: label {lab!r} is not a class of {class_set.name}; fit only labelled clips")
+        ys.append(class_set.index(lab))
+    return np.asarray(ys, dtype=np.int64)
+
+
+def inverse_frequency_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per-class weights n / (k * count) over the classes present (absent classes get 0)."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    present = counts > 0
+    w = np.zeros(n_classes)
+    w[present] = len(y) / (present.sum() * counts[present])
+    return w
+
+
+@dataclass
+class SavedCard:
+    """A baseline's ``model.json`` read back: config, class set and the model's own extras."""
+
+    cfg: "ExperimentConfig"
+    class_set: ClassSet
+    extra: dict[str, Any]
+
+
+def read_card(model_dir: Path, expected_model: str) -> SavedCard:
+    """Read and check ``model.json``; any mismatch is a one-line `CheckpointError`."""
+    from deftmer.config import ExperimentConfig  # lazy: deftmer.config imports this package's config
+
+    path = Path(model_dir) / MODEL_CARD
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{path} cannot be read ({e.__class__.__name__}); re-run training") from None
+    if card.get("model") != expected_model:
+        raise CheckpointError(f"{path} holds model '{card.get('model')}', not '{expected_model}'; load it with load_model()")
+    try:
+        cfg = ExperimentConfig.model_validate(card["config"])
+        class_set = get_class_set(card["class_set"])
+    except Exception as e:  # noqa: BLE001 - any malformed card is the same user-facing problem
+        raise CheckpointError(f"{path} has an invalid config or class set ({str(e).splitlines()[0]}); re-run training") from None
+    if list(class_set.classes) != list(card.get("classes", [])):
+        raise CheckpointError(f"{path}: saved classes {card.get('classes')} differ from class set '{class_set.name}' {list(class_set.classes)}")
+    extra = {k: v for k, v in card.items() if k not in {"model", "class_set", "classes", "config"}}
+    return SavedCard(cfg=cfg, class_set=class_set, extra=extra)

@@ -1,0 +1,49 @@
+"""Settings of the comparison models; a fixed recipe each, so no choice can look at a test subject.
+
+Kept in their own config section (``baselines.flow_cnn.epochs=...``) so a baseline run is
+described by the same saved ``config.yaml`` as a DEFT run. Importing this module is cheap
+(no torch, no sklearn): the whole config tree imports it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class FlowCnnConfig(BaseModel):
+    """STSTNet-style shallow CNN on (u, v, strain) resized to ``input_size``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_size: int = Field(28, ge=8, le=128)
+    channels: tuple[int, int, int] = (3, 5, 8)   # STSTNet's three parallel conv branches
+    epochs: int = Field(60, ge=1)                # fixed; never chosen on a test fold
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(3e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    class_weighted: bool = True                  # inverse-frequency CE weights (UF1 is macro)
+    flip_augment: bool = True                    # mirror the face: u -> -u, columns reversed
+    threads: int = Field(1, ge=1)                # torch intra-op threads while fitting/predicting
+
+
+class MdmoSvmConfig(BaseModel):
+    """MDMO-style region features + linear SVM (scikit-learn ``LinearSVC``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    direction_bins: int = Field(8, ge=2)         # orientation bins for main direction + histogram
+    histograms: bool = True                      # add each region's magnitude-weighted orientation histogram
+    strain: bool = True                          # add each region's mean optical strain
+    normalise: Literal["max_region", "none"] = "max_region"  # MDMO: divide by the clip's largest region
+    C: float = Field(1.0, gt=0)
+    class_weighted: bool = True
+    max_iter: int = Field(20000, ge=100)
+
+
+class BaselinesConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    flow_cnn: FlowCnnConfig = FlowCnnConfig()
+    mdmo_svm: MdmoSvmConfig = MdmoSvmConfig()

@@ -1,0 +1,201 @@
+"""Deep baseline: a shallow optical-flow CNN in the STSTNet / Off-ApexNet style.
+
+STSTNet (Liong et al., FG 2019) feeds u, v and optical strain at 28 x 28 into three parallel
+3x3 convolution branches (3, 5 and 8 channels), pools, and classifies with one linear layer;
+it is the field's standard "flow only" deep reference. It reads the same cached flow as the
+DEFT motion expert, but no regions, no appearance and no language.
+
+Training is a fixed recipe (epochs, lr, batch size from ``baselines.flow_cnn``): nothing is
+selected on a test subject. Inputs are scaled by the per-channel standard deviation of the
+*training* clips, stored with the weights.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from deftmer.baselines.common import (inverse_frequency_weights, read_card, softmax, to_predictions,
+                                      training_labels)
+from deftmer.baselines.config import FlowCnnConfig
+from deftmer.baselines.features import flow_image, mirror_flow_image
+from deftmer.data.labels import ClassSet
+from deftmer.model.api import ClipInputs, Prediction, register_model, write_model_card
+from deftmer.utils.io import atomic_write_with
+
+if TYPE_CHECKING:
+    import torch
+
+    from deftmer.config import ExperimentConfig
+
+NAME = "flow-cnn"
+WEIGHTS = "model.safetensors"
+
+
+def build_ststnet(settings: FlowCnnConfig, n_classes: int) -> "torch.nn.Module":
+    """The network: three parallel conv branches -> concat -> 2x2 average pool -> linear.
+
+    Built in a function so that importing this module (which the config tree does) stays
+    free of torch.
+    """
+    import torch
+    from torch import nn
+
+    class STSTNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.branches = nn.ModuleList(
+                nn.Sequential(nn.Conv2d(3, c, kernel_size=3, padding=1), nn.ReLU(), nn.BatchNorm2d(c),
+                              nn.MaxPool2d(kernel_size=3, stride=3, padding=1))
+                for c in settings.channels
+            )
+            self.pool = nn.AvgPool2d(kernel_size=2, stride=2)
+            side = ((settings.input_size + 2 - 3) // 3 + 1) // 2
+            self.head = nn.Linear(sum(settings.channels) * side * side, n_classes)
+            self.register_buffer("input_scale", torch.ones(3))
+            self.register_buffer("present", torch.ones(n_classes, dtype=torch.bool))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = x / self.input_scale.view(1, 3, 1, 1)
+            h = torch.cat([b(x) for b in self.branches], dim=1)
+            logits = self.head(self.pool(h).flatten(1))
+            return logits.masked_fill(~self.present, float("-inf"))
+
+    return STSTNet()
+
+
+class _Threads:
+    """Run a block with a given number of torch threads, restoring the previous count."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __enter__(self) -> None:
+        import torch
+
+        self.prev = torch.get_num_threads()
+        torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc: Any) -> None:
+        import torch
+
+        torch.set_num_threads(self.prev)
+
+
+class FlowCnnModel:
+    """`MERModel` around `build_ststnet`; weights in ``model.safetensors``."""
+
+    name = NAME
+
+    def __init__(self, cfg: "ExperimentConfig", class_set: ClassSet) -> None:
+        self.cfg = cfg
+        self.class_set = class_set
+        self.settings: FlowCnnConfig = cfg.baselines.flow_cnn
+        self.net: "torch.nn.Module | None" = None
+
+    def inputs(self, clips: list[ClipInputs]) -> np.ndarray:
+        return np.stack([flow_image(c.prepared, self.settings.input_size) for c in clips])
+
+    def fit(self, train: list[ClipInputs], progress: Callable[[str, int, int], None] | None = None) -> dict:
+        import torch
+        import torch.nn.functional as F
+
+        if not train:
+            raise ValueError("flow-cnn: no training clips")
+        s = self.settings
+        t0 = time.perf_counter()
+        x_np = self.inputs(train)
+        y = training_labels(train, self.class_set)
+        k = len(self.class_set)
+        with _Threads(s.threads), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.cfg.seed)
+            gen = torch.Generator().manual_seed(self.cfg.seed)
+            net = build_ststnet(s, k)
+            scale = x_np.transpose(1, 0, 2, 3).reshape(3, -1).std(axis=1)
+            net.input_scale.copy_(torch.from_numpy(np.where(scale > 1e-8, scale, 1.0).astype(np.float32)))
+            net.present.copy_(torch.from_numpy(np.bincount(y, minlength=k) > 0))
+            x = torch.from_numpy(x_np)
+            x_mirror = torch.from_numpy(np.stack([mirror_flow_image(im) for im in x_np]))
+            yt = torch.from_numpy(y)
+            weight = torch.from_numpy(inverse_frequency_weights(y, k).astype(np.float32)) if s.class_weighted else None
+            opt = torch.optim.AdamW(net.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+            n = len(train)
+            loss_value = float("nan")
+            net.train()
+            for epoch in range(s.epochs):
+                order = torch.randperm(n, generator=gen)
+                flips = torch.rand(n, generator=gen) < 0.5 if s.flip_augment else torch.zeros(n, dtype=torch.bool)
+                total, seen = 0.0, 0
+                for start in range(0, n, s.batch_size):
+                    idx = order[start:start + s.batch_size]
+                    if len(idx) < 2 and seen > 0:   # BatchNorm needs >= 2 clips; this one is seen next epoch
+                        continue
+                    xb = torch.where(flips[idx].view(-1, 1, 1, 1), x_mirror[idx], x[idx])
+                    logits = net(xb).masked_fill(~net.present, -1e4)   # -inf would make CE nan
+                    loss = F.cross_entropy(logits, yt[idx], weight=weight)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    total += float(loss.detach()) * len(idx)
+                    seen += len(idx)
+                loss_value = total / max(seen, 1)
+                if progress is not None:
+                    progress("epoch", epoch + 1, s.epochs)
+            net.eval()
+        self.net = net
+        seconds = time.perf_counter() - t0
+        return {"n_train": n, "epochs": s.epochs, "final_loss": loss_value, "seconds": seconds,
+                "train_samples_per_s": n * s.epochs / seconds}
+
+    def logits(self, clips: list[ClipInputs]) -> np.ndarray:
+        import torch
+
+        if self.net is None:
+            raise RuntimeError("flow-cnn: predict called before fit/load")
+        with _Threads(self.settings.threads), torch.no_grad():
+            return self.net(torch.from_numpy(self.inputs(clips))).double().numpy()
+
+    def predict(self, clips: list[ClipInputs], explain: bool = False) -> list[Prediction]:
+        if not clips:
+            return []
+        return to_predictions(clips, self.class_set, softmax(self.logits(clips)))
+
+    def save(self, out_dir: Path) -> None:
+        from safetensors.torch import save_file
+
+        if self.net is None:
+            raise RuntimeError("flow-cnn: save called before fit")
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous() for k, v in self.net.state_dict().items()}
+        atomic_write_with(out / WEIGHTS, lambda p: save_file(state, str(p)))
+        write_model_card(out, NAME, self.cfg, self.class_set, weights=WEIGHTS,
+                         probabilities="softmax of the CNN logits (classes absent from training: 0)")
+
+    @classmethod
+    def load(cls, model_dir: Path) -> "FlowCnnModel":
+        from safetensors.torch import load_file
+
+        from deftmer.errors import CheckpointError
+
+        card = read_card(model_dir, NAME)
+        path = Path(model_dir) / WEIGHTS
+        if not path.is_file():
+            raise CheckpointError(f"{path} is missing; the model folder is incomplete, re-run training")
+        model = cls(card.cfg, card.class_set)
+        net = build_ststnet(model.settings, len(card.class_set))
+        try:
+            net.load_state_dict(load_file(str(path)), strict=True)
+        except RuntimeError as e:
+            raise CheckpointError(f"{path} does not match the saved config ({str(e).splitlines()[0]}); re-run training") from None
+        net.eval()
+        model.net = net
+        return model
+
+
+@register_model(NAME, "STSTNet-style shallow CNN on u, v, optical strain at 28x28", loader=FlowCnnModel.load)
+def create_flow_cnn(cfg: "ExperimentConfig", class_set: ClassSet) -> FlowCnnModel:
+    return FlowCnnModel(cfg, class_set)
