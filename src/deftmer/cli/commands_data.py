@@ -1,11 +1,16 @@
-"""Data commands: list datasets (synth and check-data join here)."""
+"""Data commands: list the datasets deftmer reads, and check one (``check-data``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
 from rich.table import Table
 
 from deftmer.cli.app import app
-from deftmer.utils.console import console
+from deftmer.cli.options import ConfigOption, SetOption, resolve_config
+from deftmer.utils.console import console, err_console
 
 
 @app.command("datasets")
@@ -19,3 +24,54 @@ def datasets_cmd() -> None:
     for info in list_datasets():
         t.add_row(info.name, info.description)
     console.print(t)
+
+
+def parse_options(pairs: list[str] | None) -> dict[str, str]:
+    """``--option key=value`` pairs into a dict; a pair without ``=`` is a user error."""
+    from deftmer.errors import UserError
+
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--option '{pair}' is not KEY=VALUE (e.g. --option annotation=/data/CASME2-coding.xlsx)")
+        out[key.strip()] = value.strip()
+    return out
+
+
+@app.command("check-data")
+def check_data_cmd(
+    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Dataset name (see `deftmer datasets`).")] = None,
+    root: Annotated[Optional[Path], typer.Option("--root", "-r", help="Folder holding the dataset.")] = None,
+    class_set: Annotated[Optional[str], typer.Option("--class-set", help="Target class set (default: the dataset's own).")] = None,
+    option: Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Loader option KEY=VALUE, e.g. annotation=PATH (repeatable).")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any annotation problem is found.")] = False,
+    brief: Annotated[bool, typer.Option("--brief", help="Count problems by kind without listing each one.")] = False,
+    config: ConfigOption = None,
+    sets: SetOption = None,
+) -> None:
+    """Read a dataset, print per-class and per-subject counts and every annotation problem.
+
+    Exits 2 when the layout cannot be read (the message names the file it expected), 1 when it was read but no labelled clip has frames, 0 otherwise (1 with --strict if there are problems).
+    """
+    from deftmer.data import load_dataset
+    from deftmer.data.check import render_report, summarise
+    from deftmer.errors import UserError
+
+    cfg = resolve_config(config, sets, data__dataset=dataset, data__root=str(root) if root else None,
+                         data__class_set=class_set)
+    if not cfg.data.root:
+        raise UserError("--root is required: the folder holding the dataset")
+    options: dict[str, str] = {**cfg.data.options, **parse_options(option)}
+    if cfg.data.class_set:
+        options["class_set"] = cfg.data.class_set
+    ds = load_dataset(cfg.data.dataset, cfg.data.root, **options)
+    report = summarise(ds)
+    render_report(report, console, show_problems=not brief)
+    if not report.usable:
+        err_console.print(f"[bold red]unusable:[/] {report.unusable_reason}", highlight=False)
+        raise typer.Exit(1)
+    if strict and report.problems:
+        err_console.print(f"[yellow]{len(report.problems)} problem(s) found (--strict)[/]", highlight=False)
+        raise typer.Exit(1)
+    console.print(f"[green]ok[/]: {report.n_usable_inputs} labelled clips ready from {len(report.per_subject)} subjects")
