@@ -1,1 +1,83 @@
-"""CLI commands (registered on deftmer.cli.app.app)."""
+"""`deftmer unimer`: build the motion-grounded instruction file (JSONL) and its dataset card."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from deftmer.cli.app import app
+from deftmer.cli.options import ConfigOption, SetOption, resolve_config
+
+
+class Policy(str, Enum):
+    keep_all = "keep_all"
+    drop_contradicted = "drop_contradicted"
+    drop_low_score = "drop_low_score"
+
+
+@app.command("unimer")
+def unimer_cmd(
+    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Dataset name (see `deftmer datasets`).")] = None,
+    root: Annotated[Optional[Path], typer.Option("--root", "-r", help="Dataset root folder.")] = None,
+    cache: Annotated[Path, typer.Option("--cache", help="Preprocessing cache folder written by `deftmer prepare`.")] = Path("cache"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output instruction file (.jsonl); the card is written beside it.")] = Path("unimer.jsonl"),
+    policy: Annotated[Optional[Policy], typer.Option("--policy", help="keep_all | drop_contradicted (AUs the flow contradicts leave the text) | drop_low_score (also drop clips below unimer.min_score).")] = None,
+    class_set: Annotated[Optional[str], typer.Option("--class-set", help="Target class set (default: the dataset's).")] = None,
+    subjects: Annotated[Optional[str], typer.Option("--subjects", help="Comma-separated subjects to include (e.g. one LOSO fold's training subjects).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of template choice (same seed -> identical file).")] = None,
+    config: ConfigOption = None,
+    set_: SetOption = None,
+) -> None:
+    """Build Uni-MER instructions: check each clip's AU labels against its optical flow (dual
+    constraint) and write four grounded tasks per clip (emotion, AUs, local motion, reasoning)."""
+    from deftmer.config import save_config
+    from deftmer.data import get_class_set, load_dataset
+    from deftmer.errors import UserError
+    from deftmer.preprocess.cache import load_clip_inputs
+    from deftmer.unimer.builder import analyse_clip, records_from_analyses, write_jsonl
+    from deftmer.unimer.card import build_card, write_card
+    from deftmer.utils.console import console, make_progress
+
+    cfg = resolve_config(config, set_, data__dataset=dataset, data__root=str(root) if root else None,
+                         data__class_set=class_set, unimer__policy=policy, seed=seed)
+    if cfg.data.root is None:
+        raise UserError("no dataset root given; pass --root PATH (or data.root in --config)")
+    if out.suffix != ".jsonl":
+        raise UserError(f"--out {out} must end in .jsonl (one instruction record per line)")
+    if not cache.is_dir():
+        raise UserError(f"cache folder {cache} does not exist; run `deftmer prepare --cache {cache}` first")
+    ds = load_dataset(cfg.data.dataset, cfg.data.root, **cfg.data.options)
+    cs = get_class_set(cfg.data.class_set) if cfg.data.class_set else ds.class_set
+    samples = ds.labelled()
+    wanted: set[str] | None = None
+    if subjects:
+        wanted = {s.strip() for s in subjects.split(",") if s.strip()}
+        unknown = sorted(wanted - set(ds.subjects))
+        if unknown:
+            raise UserError(f"--subjects names {', '.join(unknown)}, not in {cfg.data.dataset}; known: {', '.join(ds.subjects)}")
+        samples = [s for s in samples if s.subject in wanted]
+    if not samples:
+        raise UserError(f"{cfg.data.dataset} at {cfg.data.root} has no labelled samples for class set {cs.name}")
+    clips = sorted(load_clip_inputs(samples, cache, cfg.preprocess), key=lambda c: c.sample.id)
+    analyses = []
+    with make_progress() as progress:
+        task = progress.add_task("dual constraint", total=len(clips))
+        for clip in clips:
+            analyses.append(analyse_clip(clip, cs, cfg.unimer))
+            progress.advance(task)
+    records = records_from_analyses(analyses, cs, cfg.unimer, cfg.seed)
+    write_jsonl(records, out)
+    card = build_card(cfg.data.dataset, cs.name, analyses, records, cfg.unimer, cfg.seed)
+    md, js = write_card(card, out)
+    save_config(cfg, out.with_suffix(".config.yaml"))
+    v = card.verdicts
+    total = sum(v.values())
+    console.print(f"wrote {len(records)} records from {card.clips_kept}/{card.clips} clips to {out}")
+    if total:
+        console.print(f"labelled AUs: {v['supported']}/{total} supported, {v['weak']} weak, "
+                      f"{v['contradicted']} contradicted; card: {md}")
+    else:
+        console.print(f"no AU labels: AUs read from motion only; card: {md}")
