@@ -1,0 +1,307 @@
+"""The LOSO (and LODO) runner: one independent, resumable job per held-out subject.
+
+Layout of a run folder::
+
+    RUN_DIR/run.json                what the run is (model, dataset, protocol, classes, folds)
+    RUN_DIR/config.yaml             the resolved experiment config
+    RUN_DIR/folds/<subject>/        the fold's model folder (``model.save``) +
+                                    predictions.csv + descriptions.jsonl + done.json (last)
+    RUN_DIR/predictions.csv         all done folds pooled, sorted by sample id
+    RUN_DIR/descriptions.jsonl      the generated answers of all done folds
+    RUN_DIR/metrics.json            metrics of the pooled predictions (`deftmer.eval.metrics`)
+
+A fold counts only once its ``done.json`` exists (written last, atomically), so a crash or
+Ctrl-C loses at most the fold in progress, and a restart redoes exactly that. Folds depend
+only on the run seed and their own name, so running them one by one, resumed, as separate
+``--folds`` jobs, or spread over ``accelerate launch`` processes gives the same metrics.
+No fold ever looks at its test subject before predicting: models train with fixed settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+
+from deftmer.config import ExperimentConfig, save_config
+from deftmer.data.dataset import MEDataset
+from deftmer.data.labels import ClassSet
+from deftmer.data.sample import Sample
+from deftmer.errors import CheckpointError, UserError
+from deftmer.eval.metrics import MetricsReport, compute_metrics
+from deftmer.model.api import ClipInputs, Prediction, create_model
+from deftmer.train.folds import Fold, check_no_leak, fold_dir_name, fold_seed, make_folds, select_folds
+from deftmer.utils.console import logger, make_progress
+from deftmer.utils.io import atomic_write_json, atomic_write_text
+from deftmer.utils.seed import seed_everything
+
+RUN_CARD = "run.json"
+DONE = "done.json"
+PREDICTIONS = "predictions.csv"
+DESCRIPTIONS = "descriptions.jsonl"
+METRICS = "metrics.json"
+
+
+@dataclass
+class FoldRecord:
+    """What ``done.json`` says about a finished fold."""
+
+    fold: str
+    seed: int
+    n_train: int
+    n_test: int
+    fit_s: float
+    predict_s: float
+    train_stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LosoResult:
+    """Outcome of one `run_loso` call; ``metrics`` covers every fold done so far."""
+
+    run_dir: Path
+    metrics: MetricsReport
+    folds_run: list[str]
+    folds_skipped: list[str]
+    missing_folds: list[str]
+
+
+def load_fold_clips(samples: Sequence[Sample], cache_dir: Path, cfg: ExperimentConfig) -> list[ClipInputs]:
+    """Cached model inputs of ``samples`` (engineer C's preprocessing cache)."""
+    from deftmer.preprocess.cache import load_clip_inputs
+
+    return load_clip_inputs(list(samples), cache_dir, cfg.preprocess)
+
+
+def _identity(cfg: ExperimentConfig, model_name: str, dataset: MEDataset, protocol: str) -> dict[str, Any]:
+    """What must not change between the jobs of one run folder (which folds run may)."""
+    conf = cfg.model_dump(mode="json")
+    conf["eval"].pop("folds", None)
+    conf["train"].pop("data_parallel", None)
+    labelled = sorted(f"{s.id}={s.label}" for s in dataset.labelled())
+    digest = hashlib.sha256("\n".join(labelled).encode()).hexdigest()[:16]
+    return {"model": model_name, "dataset": dataset.name, "protocol": protocol,
+            "class_set": dataset.class_set.name, "classes": list(dataset.class_set.classes),
+            "samples_digest": digest, "n_samples": len(labelled), "config": conf}
+
+
+def _check_run_card(run_dir: Path, identity: dict[str, Any]) -> None:
+    """Refuse to mix folds of different runs (another model, config or sample list) in one folder."""
+    card = run_dir / RUN_CARD
+    if card.is_file():
+        old = json.loads(card.read_text())
+        for key in ("model", "dataset", "protocol", "class_set", "samples_digest", "config"):
+            if old.get(key) != identity[key]:
+                what = "set of labelled samples" if key == "samples_digest" else key
+                raise CheckpointError(
+                    f"{run_dir} holds a run with a different {what} ({card}); use a new --out or delete that folder")
+
+
+def _process_share() -> tuple[int, int, Callable[[], None]]:
+    """(process index, number of processes, barrier) under `accelerate launch`; (0, 1, no-op) alone."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1, lambda: None
+    from accelerate import PartialState
+
+    state = PartialState()
+    return state.process_index, state.num_processes, state.wait_for_everyone
+
+
+def _aus_cell(sample: Sample) -> str:
+    return "+".join(f"{a.side or ''}AU{a.number}{'?' if a.alternative else ''}" for a in sample.aus)
+
+
+def _claim_support(text: str, clip: ClipInputs, cfg: ExperimentConfig) -> float | None:
+    """Share of the answer's motion claims that the clip's flow supports: the Uni-MER dual
+    constraint (engineer D) applied to the model's own words."""
+    from deftmer.unimer.answer import claim_support
+    from deftmer.unimer.motion import region_stats
+
+    return claim_support(text, region_stats(clip.prepared), cfg.unimer)
+
+
+def _named_aus(p: Prediction, class_set: ClassSet) -> list[str]:
+    """AUs the answer names: the model's own list, else read back from its text."""
+    if p.aus or not p.text.strip():
+        return list(p.aus)
+    from deftmer.unimer.answer import parse_answer
+
+    return parse_answer(p.text, class_set).aus
+
+
+def _prediction_rows(fold: Fold, clips: list[ClipInputs], preds: list[Prediction], class_set: ClassSet,
+                     cfg: ExperimentConfig) -> tuple[pd.DataFrame, list[dict]]:
+    classes = class_set.classes
+    by_id = {p.sample_id: p for p in preds}
+    if len(preds) != len(clips) or set(by_id) != {c.id for c in clips}:
+        raise RuntimeError(f"fold {fold.name}: the model returned {len(preds)} predictions for {len(clips)} clips")
+    rows, descriptions = [], []
+    for clip in clips:
+        p, s = by_id[clip.id], clip.sample
+        if p.label not in classes:
+            raise RuntimeError(f"fold {fold.name}: model predicted '{p.label}', not a class of {list(classes)}")
+        cs = _claim_support(p.text, clip, cfg) if p.text.strip() else None
+        named = _named_aus(p, class_set)
+        row = {"sample_id": s.id, "subject": s.subject, "source": s.source or s.dataset, "true": s.label,
+               "pred": p.label, **{f"prob_{c}": float(p.probs.get(c, 0.0)) for c in classes},
+               "text": p.text, "pred_aus": "+".join(named), "true_aus": _aus_cell(s),
+               "claim_support": cs, "fold": fold.name}
+        rows.append(row)
+        if p.text.strip():
+            descriptions.append({"sample_id": s.id, "subject": s.subject, "true": s.label, "pred": p.label,
+                                 "text": p.text, "aus": named, "evidence": p.evidence,
+                                 "reasoning": p.reasoning, "claim_support": cs})
+    return pd.DataFrame(rows), descriptions
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
+def run_fold(fold: Fold, clips: dict[str, ClipInputs], cfg: ExperimentConfig, class_set: ClassSet,
+             model_name: str, fold_dir: Path, progress: Callable[[str, int, int], None] | None = None) -> FoldRecord:
+    """Train on the fold's training subjects, predict its test subject, write the fold folder."""
+    train = [clips[i] for i in fold.train_ids if i in clips]
+    test = [clips[i] for i in fold.test_ids if i in clips]
+    check_no_leak(fold, [c.sample for c in train], [c.sample for c in test])
+    if fold_dir.exists():          # a fold interrupted before done.json: start it again cleanly
+        shutil.rmtree(fold_dir)
+    fold_dir.mkdir(parents=True)
+
+    seed = fold_seed(cfg.seed, fold.name)
+    seed_everything(seed)
+    fold_cfg = cfg.model_copy(update={"seed": seed}, deep=True)
+    model = create_model(model_name, fold_cfg, class_set)
+    t0 = time.perf_counter()
+    stats = model.fit(train, progress=progress) or {}
+    fit_s = time.perf_counter() - t0
+    preds = model.predict(test, explain=cfg.eval.generate_explanations)
+    predict_s = time.perf_counter() - t0 - fit_s
+
+    df, descriptions = _prediction_rows(fold, test, preds, class_set, cfg)
+    model.save(fold_dir)
+    atomic_write_text(fold_dir / PREDICTIONS, df.to_csv(index=False))
+    atomic_write_text(fold_dir / DESCRIPTIONS, "".join(json.dumps(d) + "\n" for d in descriptions))
+    record = FoldRecord(fold=fold.name, seed=seed, n_train=len(train), n_test=len(test),
+                        fit_s=round(fit_s, 3), predict_s=round(predict_s, 3), train_stats=_jsonable(stats))
+    atomic_write_json(fold_dir / DONE, record.__dict__)
+    return record
+
+
+def fold_is_done(run_dir: Path, fold: str) -> bool:
+    return (run_dir / "folds" / fold_dir_name(fold) / DONE).is_file()
+
+
+def merge_run(run_dir: Path, write: bool = True) -> MetricsReport:
+    """Pool the predictions of every done fold and compute the run's metrics.
+
+    Reads only ``run.json`` and the fold folders, so it works after any mix of jobs; with
+    ``write`` it (re)writes predictions.csv, descriptions.jsonl and metrics.json.
+    """
+    card_path = run_dir / RUN_CARD
+    if not card_path.is_file():
+        raise CheckpointError(f"{run_dir} is not a LOSO run folder (no {RUN_CARD}); pass the --out of `deftmer loso`")
+    card = json.loads(card_path.read_text())
+    classes = card["classes"]
+    frames, descriptions, per_fold, done = [], [], {}, []
+    for name in card["folds"]:
+        fdir = run_dir / "folds" / fold_dir_name(name)
+        if not (fdir / DONE).is_file():
+            continue
+        done.append(name)
+        rec = json.loads((fdir / DONE).read_text())
+        per_fold[name] = {"fit_s": rec["fit_s"], "predict_s": rec["predict_s"], "n_train": rec["n_train"],
+                          "n_test": rec["n_test"]}
+        frames.append(pd.read_csv(fdir / PREDICTIONS, keep_default_na=False, na_values={"claim_support": [""]}))
+        if (fdir / DESCRIPTIONS).is_file():
+            descriptions += [json.loads(line) for line in (fdir / DESCRIPTIONS).read_text().splitlines() if line]
+    cols = ["sample_id", "subject", "source", "true", "pred", *[f"prob_{c}" for c in classes], "text",
+            "pred_aus", "true_aus", "claim_support", "fold"]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+    df = df.sort_values("sample_id", kind="stable").reset_index(drop=True)
+    missing = [f for f in card["folds"] if f not in done]
+    if missing:
+        logger.warning(f"{len(missing)} of {len(card['folds'])} folds not done yet ({', '.join(missing[:8])}"
+                       f"{'...' if len(missing) > 8 else ''}): metrics cover the done folds only")
+    timing = {"fit_s": round(sum(v["fit_s"] for v in per_fold.values()), 3),
+              "predict_s": round(sum(v["predict_s"] for v in per_fold.values()), 3),
+              "mean_fold_s": round(sum(v["fit_s"] + v["predict_s"] for v in per_fold.values()) / max(len(per_fold), 1), 3),
+              "per_fold": per_fold}
+    metrics = compute_metrics(df, classes, n_folds=len(done), folds_expected=len(card["folds"]),
+                              missing_folds=missing, model=card["model"], dataset=card["dataset"],
+                              protocol=card["protocol"], class_set=card["class_set"], timing=timing)
+    if write:
+        atomic_write_text(run_dir / PREDICTIONS, df[cols].to_csv(index=False))
+        descriptions.sort(key=lambda d: d["sample_id"])
+        atomic_write_text(run_dir / DESCRIPTIONS, "".join(json.dumps(d) + "\n" for d in descriptions))
+        atomic_write_text(run_dir / METRICS, metrics.dumps())
+    return metrics
+
+
+def run_loso(cfg: ExperimentConfig, dataset: MEDataset, cache_dir: Path, run_dir: Path, model_name: str = "deft",
+             folds: list[str] | None = None, protocol: str = "loso", resume: bool = True,
+             progress: bool = True) -> LosoResult:
+    """Run (or resume) the folds of ``dataset`` under ``protocol`` and merge all done folds.
+
+    ``folds`` limits this call to some held-out groups (independent jobs share ``run_dir``).
+    Under ``accelerate launch`` each process runs every n-th of those folds, then the main
+    process merges once all have finished.
+    """
+    run_dir, cache_dir = Path(run_dir), Path(cache_dir)
+    samples = dataset.labelled()
+    if not samples:
+        raise UserError(f"dataset {dataset.name} at {dataset.root} has no samples in class set "
+                        f"{dataset.class_set.name}; check --dataset/--root and data.class_set")
+    all_folds = make_folds(samples, protocol)  # type: ignore[arg-type]
+    chosen = select_folds(all_folds, folds or cfg.eval.folds)
+    identity = _identity(cfg, model_name, dataset, protocol)
+    rank, world, barrier = _process_share()
+    if rank == 0:
+        _check_run_card(run_dir, identity)
+        atomic_write_json(run_dir / RUN_CARD, {**identity, "folds": [f.name for f in all_folds]})
+        save_config(cfg, run_dir / "config.yaml")
+    barrier()
+
+    mine = [f for i, f in enumerate(chosen) if i % world == rank]
+    skipped = [f.name for f in mine if resume and fold_is_done(run_dir, f.name)]
+    todo = [f for f in mine if f.name not in skipped]
+    if skipped:
+        logger.info(f"resuming: {len(skipped)} fold(s) already done, {len(todo)} to run")
+    run_cfg = cfg
+    if world > 1:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+        run_cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"data_parallel": False})}, deep=True)
+
+    if todo:
+        needed = {i for f in todo for i in (*f.train_ids, *f.test_ids)}
+        clip_list = load_fold_clips([s for s in samples if s.id in needed], cache_dir, cfg)
+        clips = {c.id: c for c in clip_list}
+        with make_progress() as bar:
+            folds_task = bar.add_task(f"{protocol} folds" + (f" (process {rank + 1}/{world})" if world > 1 else ""),
+                                      total=len(todo), visible=progress)
+            step_task = bar.add_task("", total=None, visible=False)
+
+            def on_step(stage: str, done: int, total: int) -> None:
+                bar.update(step_task, description=f"  {stage}", completed=done, total=total, visible=progress)
+
+            for fold in todo:
+                bar.update(folds_task, description=f"{protocol} fold {fold.name}")
+                rec = run_fold(fold, clips, run_cfg, dataset.class_set, model_name,
+                               run_dir / "folds" / fold_dir_name(fold.name), progress=on_step)
+                bar.update(step_task, visible=False)
+                bar.advance(folds_task)
+                logger.info(f"fold {fold.name}: trained on {rec.n_train}, tested {rec.n_test} "
+                            f"({rec.fit_s:.1f} s fit, {rec.predict_s:.1f} s predict)")
+    barrier()
+    metrics = merge_run(run_dir, write=rank == 0)
+    return LosoResult(run_dir=run_dir, metrics=metrics, folds_run=[f.name for f in todo], folds_skipped=skipped,
+                      missing_folds=list(metrics.missing_folds))
