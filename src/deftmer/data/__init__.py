@@ -11,6 +11,7 @@ from deftmer.data import smic  # noqa: F401,E402
 from deftmer.data import casme3  # noqa: F401,E402
 from deftmer.data import composite  # noqa: F401,E402
 from deftmer.data import flowpack  # noqa: F401,E402
+from deftmer.data import synth  # noqa: F401,E402
 
 __all__ = [
     "ActionUnit", "CLASS_SETS", "ClassSet", "MEDataset", "Problem", "Sample",
