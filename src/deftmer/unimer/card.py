@@ -107,7 +107,7 @@ def build_card(name: str, class_set: str, analyses: list[ClipAnalysis], records:
         name=name, class_set=class_set, seed=seed, clips=len(analyses), clips_kept=len(kept),
         clips_labelled_aus=sum(a.consistency.labelled for a in analyses), records=len(records),
         per_task=dict(sorted(Counter(r.task for r in records).items())),
-        per_emotion=dict(sorted(Counter(str(a.label) for a in analyses if a.sample.id in kept).items())),
+        per_emotion=dict(sorted(Counter(a.label or "(not in class set)" for a in analyses if a.sample.id in kept).items())),
         per_subject=dict(sorted(Counter(r.subject for r in records).items())),
         per_au=[per_au[k] for k in sorted(per_au)],
         verdicts={k: verdicts.get(k, 0) for k in ("supported", "weak", "contradicted")},

@@ -87,7 +87,7 @@ def au_verdict(au: ActionUnit, stats: list[RegionMotionStats], cfg: UnimerConfig
         verdict, reason = "weak", "expected motion present but below the support threshold in most regions"
     else:
         verdict = "contradicted"
-        reason = ("regions move in another direction" if opposite > still
+        reason = ("regions move in another direction" if opposite
                   else "no motion above the noise floor in the AU's regions")
     return AUVerdict(au=f"{au.side or ''}AU{au.number}", number=au.number, side=au.side, verdict=verdict,
                      regions=regions, score=round(score, 4), reason=reason)
@@ -103,8 +103,8 @@ def infer_aus(stats: list[RegionMotionStats], cfg: UnimerConfig,
 
     Conservative: an AU's side is where its main region agrees with FACS (both sides ->
     bilateral), the reading must be "supported", and AUs are taken best fit first, skipping
-    one whose regions better-fitting AUs already account for (a lip corner pulled up and out
-    reads as AU12, not also AU14).
+    one whose moving regions better-fitting AUs already account for (a lip corner pulled up and
+    out reads as AU12, not also AU14; AU12's slight cheek lift is not also AU6).
     """
     by_region = _stats_by_region(stats)
     found: list[AUVerdict] = []
@@ -128,12 +128,20 @@ def infer_aus(stats: list[RegionMotionStats], cfg: UnimerConfig,
     kept: list[AUVerdict] = []
     used: set[str] = set()
     for v in found:
-        if set(v.regions) <= used:
+        moving = _agreeing_regions(ActionUnit(v.number, v.side), by_region, cfg)
+        if moving <= used:  # its motion is already accounted for (AU6's cheek lift from AU12)
             continue
         kept.append(v)
-        used |= set(v.regions)
+        used |= moving
     kept.sort(key=lambda v: order[v.number])
     return kept
+
+
+def _agreeing_regions(au: ActionUnit, by_region: dict[str, RegionMotionStats], cfg: UnimerConfig) -> set[str]:
+    """Regions of ``au`` that move above the weak SNR in the FACS direction."""
+    return {r for r, dx, dy, _ in expected_motions(au)
+            if by_region[r].snr >= cfg.weak_snr
+            and angle_between(by_region[r].mean_u, by_region[r].mean_v, dx, dy) <= cfg.direction_tolerance_deg}
 
 
 def _agrees(au: ActionUnit, by_region: dict[str, RegionMotionStats], cfg: UnimerConfig) -> bool:
@@ -170,7 +178,9 @@ def check_clip(sample: Sample, stats: list[RegionMotionStats], cfg: UnimerConfig
         checked.append(au)
     labelled = bool(verdicts)
     inferred = [] if labelled else infer_aus(stats, cfg)
-    explaining = checked if labelled else [ActionUnit(v.number, v.side) for v in inferred]
+    # an AU the flow contradicts did not happen, so it explains no motion
+    explaining = ([a for a, v in zip(checked, verdicts) if v.verdict != "contradicted"] if labelled
+                  else [ActionUnit(v.number, v.side) for v in inferred])
     explained = _explained_regions(explaining)
     unexplained = [s.region for s in stats if s.snr >= cfg.unexplained_snr and s.region not in explained]
     score = sum(VERDICT_CREDIT[v.verdict] for v in verdicts) / len(verdicts) if verdicts else 1.0
