@@ -6,18 +6,26 @@ import hashlib
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class PreprocessConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    size: int = 224
+    size: int = Field(224, ge=32, le=1024, description="side of the aligned face crop, px")
     flow: Literal["tvl1", "dis", "farneback"] = "tvl1"
     remove_head_motion: bool = True
     landmarker: Literal["mediapipe"] = "mediapipe"
-    apex_smoothing: int = 3
-    dynamic_image_frames: int = 16
+    apex_smoothing: int = Field(3, ge=1, description="moving-average window (frames) of the apex-spotting curve")
+    dynamic_image_frames: int = Field(16, ge=2, description="at most this many onset->apex frames are rank-pooled")
+    # Alignment targets, as fractions of `size`: the midpoint of each eye's corners lands at
+    # (0.5 -/+ eye_distance/2, eye_y). These values keep brows and chin inside the crop.
+    eye_y: float = Field(0.36, gt=0.0, lt=1.0)
+    eye_distance: float = Field(0.30, gt=0.0, lt=1.0)
+    spot_apex: Literal["missing", "always"] = Field(
+        "missing", description="spot the apex when the annotation lacks/flags it, or for every clip")
+    flowpack_max_flow: float = Field(
+        1.0, gt=0.0, description="flowpack PNGs: |u|,|v| in px (at 28 px) that a channel value of 0 or 255 stands for")
 
     def cache_hash(self) -> str:
         blob = json.dumps(self.model_dump(), sort_keys=True).encode()

@@ -1,0 +1,211 @@
+"""One clip from raw frames to a `PreparedSample`: the order of the preprocessing steps.
+
+Pure: reads frames, computes, returns; the cache and the process pool sit outside. The same
+code path serves dataset samples (`prepare_sample`) and a user's in-memory video
+(`prepare_frames`), so `deftmer predict` sees exactly what training saw.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from deftmer.data.frames import read_frame
+from deftmer.data.sample import Sample
+from deftmer.errors import UserError
+from deftmer.preprocess.apex import spot_apex
+from deftmer.preprocess.config import PreprocessConfig
+from deftmer.preprocess.dynamic import difference_image, dynamic_image, sample_indices
+from deftmer.preprocess.face import NoFaceError, align_from_landmarks, get_landmarker
+from deftmer.preprocess.flow import compute_flow, optical_strain, remove_head_motion
+from deftmer.preprocess.records import PreparedSample
+from deftmer.preprocess.rois import roi_masks, stable_mask
+
+#: Stages timed for the report, in pipeline order ("write" is timed by the cache runner).
+STAGES: tuple[str, ...] = ("decode", "landmarks", "align", "apex", "flow", "strain", "regions", "dynamic", "write")
+
+#: Annotation problems (data layer's `Problem.kind`) that make an annotated apex untrustworthy.
+APEX_PROBLEMS = ("apex_missing", "apex_outside_interval", "apex_flagged", "apex_equals_onset")
+
+#: Side of the flow PNGs in MEGC-style flowpacks.
+FLOWPACK_SIDE = 28
+
+
+class StageTimer:
+    """Accumulates wall time per stage (seconds) for the preprocessing report."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {s: 0.0 for s in STAGES}
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+
+
+def _apex_untrusted(sample: Sample) -> bool:
+    return sample.apex is None or any(p.split(":")[0].strip() in APEX_PROBLEMS for p in sample.problems)
+
+
+def prepare_sample(sample: Sample, cfg: PreprocessConfig, timer: StageTimer | None = None) -> PreparedSample:
+    """Preprocess one dataset sample (frames on disk, or a flowpack's apex image + flow PNG).
+
+    Raises `NoFaceError` when no face is found and `UserError` for unreadable inputs; the
+    dataset runner records either as a per-sample failure and goes on.
+    """
+    timer = timer or StageTimer()
+    if not sample.has_frames:
+        return _prepare_flowpack(sample, cfg, timer)
+    n = len(sample.frames)
+    onset = sample.frame_index(sample.onset) if sample.onset is not None else 0
+    offset = sample.frame_index(sample.offset) if sample.offset is not None else n - 1
+    offset = max(offset, onset)
+    apex = None if (_apex_untrusted(sample) or cfg.spot_apex == "always") else sample.frame_index(sample.apex)
+    decoded: dict[int, np.ndarray] = {}
+
+    def get(i: int) -> np.ndarray:
+        if i not in decoded:
+            with timer.stage("decode"):
+                decoded[i] = read_frame(sample.frames[i])
+        return decoded[i]
+
+    prepared = _prepare_clip(get, onset, apex, offset, cfg, timer, sample_id=sample.id,
+                             where=str(sample.frames[onset]))
+    prepared.dataset, prepared.subject, prepared.label = sample.dataset, sample.subject, sample.label
+    prepared.meta.update(
+        onset_frame=str(sample.frame_numbers[onset]),
+        apex_frame=str(sample.frame_numbers[prepared.apex_index or 0]),
+        offset_frame=str(sample.frame_numbers[offset]),
+    )
+    return prepared
+
+
+def prepare_frames(frames: list[np.ndarray], cfg: PreprocessConfig, *, sample_id: str = "input",
+                   onset: int | None = None, apex: int | None = None, offset: int | None = None,
+                   timer: StageTimer | None = None) -> PreparedSample:
+    """The same pipeline on in-memory RGB frames (a user's video). Indices are list positions.
+
+    ``onset`` defaults to the first frame, ``offset`` to the last; the apex is spotted when None.
+    """
+    if not frames:
+        raise UserError(f"{sample_id}: no frames to prepare")
+    n = len(frames)
+    on = 0 if onset is None else onset
+    off = n - 1 if offset is None else offset
+    for name, idx in (("onset", on), ("offset", off), ("apex", apex)):
+        if idx is not None and not 0 <= idx < n:
+            raise UserError(f"{sample_id}: {name} index {idx} is outside the clip's {n} frames")
+    if off < on:
+        raise UserError(f"{sample_id}: offset {off} comes before onset {on}")
+    timer = timer or StageTimer()
+    prepared = _prepare_clip(lambda i: frames[i], on, apex, off, cfg, timer, sample_id=sample_id, where=sample_id)
+    prepared.dataset, prepared.subject = "input", "input"
+    return prepared
+
+
+def _prepare_clip(get: Callable[[int], np.ndarray], onset: int, apex: int | None, offset: int,
+                  cfg: PreprocessConfig, timer: StageTimer, *, sample_id: str, where: str) -> PreparedSample:
+    onset_rgb = get(onset)
+    with timer.stage("landmarks"):
+        landmarks = get_landmarker().detect(onset_rgb)
+    if landmarks is None:
+        raise NoFaceError(f"{sample_id}: no face found in the onset frame ({where}); "
+                          "check the frame shows a frontal face, or exclude the clip")
+    with timer.stage("align"):
+        alignment = align_from_landmarks(landmarks, cfg.size, cfg.eye_y, cfg.eye_distance)
+        aligned_landmarks = alignment.points(landmarks)
+        onset_face = alignment.warp(onset_rgb)
+    with timer.stage("regions"):
+        masks = roi_masks(aligned_landmarks, cfg.size)
+        stable = stable_mask(aligned_landmarks, cfg.size)
+    aligned: dict[int, np.ndarray] = {onset: onset_face}
+
+    def face(i: int) -> np.ndarray:
+        if i not in aligned:
+            rgb = get(i)
+            with timer.stage("align"):
+                aligned[i] = alignment.warp(rgb)
+        return aligned[i]
+
+    spotted = apex is None
+    if spotted:
+        window = [face(i) for i in range(onset, offset + 1)]
+        with timer.stage("apex"):
+            rel, _ = spot_apex(window, masks.any(axis=0), stable, cfg.apex_smoothing)
+        apex = onset + rel
+    apex_face = face(apex)
+    with timer.stage("flow"):
+        flow = compute_flow(onset_face, apex_face, cfg.flow)
+        head = (0.0, 0.0)
+        if cfg.remove_head_motion:
+            flow, head = remove_head_motion(flow, stable)
+    with timer.stage("strain"):
+        strain = optical_strain(flow)
+    lo, hi = sorted((onset, apex))
+    seq = [face(i) for i in sample_indices(lo, hi, cfg.dynamic_image_frames)]
+    with timer.stage("dynamic"):
+        diff = difference_image(onset_face, apex_face)
+        dyn = dynamic_image(seq) if len(seq) > 1 else np.zeros_like(diff)
+    return PreparedSample(
+        sample_id=sample_id, dataset="", subject="", label=None,
+        apex_face=apex_face, flow=flow, strain=strain, roi_masks=masks,
+        onset_face=onset_face, diff=diff, dynamic=dyn, landmarks=aligned_landmarks,
+        onset_index=onset, apex_index=apex, apex_spotted=spotted, head_motion=head,
+        flow_method=cfg.flow,
+        meta={"alignment": json.dumps(np.round(alignment.matrix, 6).tolist()),
+              "alignment_scale": f"{alignment.scale:.6f}"},
+    )
+
+
+def decode_flowpack_flow(rgb: np.ndarray, max_flow: float) -> tuple[np.ndarray, np.ndarray]:
+    """Flow and strain from a flowpack PNG (channels u, v, strain, each scaled to 0..255).
+
+    Assumed de-scaling (flowpacks do not record their scale): 127.5 is zero motion and
+    0 / 255 stand for -max_flow / +max_flow px at the PNG's own size; strain is channel/255
+    in relative units.
+    """
+    x = rgb.astype(np.float32)
+    uv = (x[..., :2] - 127.5) / 127.5 * max_flow
+    return np.moveaxis(uv, -1, 0).copy(), (x[..., 2] / 255.0).astype(np.float32)
+
+
+def _prepare_flowpack(sample: Sample, cfg: PreprocessConfig, timer: StageTimer) -> PreparedSample:
+    if sample.apex_image is None or sample.flow_image is None:
+        raise UserError(f"{sample.id}: the sample has neither frames nor a flowpack apex image + flow image; "
+                        "check the dataset layout")
+    size = cfg.size
+    with timer.stage("decode"):
+        apex_rgb = read_frame(Path(sample.apex_image))
+        flow_rgb = read_frame(Path(sample.flow_image))
+    with timer.stage("align"):
+        apex_face = cv2.resize(apex_rgb, (size, size), interpolation=cv2.INTER_CUBIC if apex_rgb.shape[0] < size
+                               else cv2.INTER_AREA)
+    with timer.stage("landmarks"):
+        landmarks = get_landmarker().detect(apex_face)
+    if landmarks is None:
+        raise NoFaceError(f"{sample.id}: no face found in the flowpack apex image ({sample.apex_image}); "
+                          "the AU regions need one")
+    with timer.stage("flow"):
+        uv, strain_small = decode_flowpack_flow(flow_rgb, cfg.flowpack_max_flow)
+        h, w = flow_rgb.shape[:2]
+        u = cv2.resize(uv[0], (size, size), interpolation=cv2.INTER_LINEAR) * (size / w)
+        v = cv2.resize(uv[1], (size, size), interpolation=cv2.INTER_LINEAR) * (size / h)
+        flow = np.stack([u, v]).astype(np.float32)
+    with timer.stage("strain"):
+        strain = cv2.resize(strain_small, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    with timer.stage("regions"):
+        masks = roi_masks(landmarks, size)
+    return PreparedSample(
+        sample_id=sample.id, dataset=sample.dataset, subject=sample.subject, label=sample.label,
+        apex_face=apex_face, flow=flow, strain=strain, roi_masks=masks, landmarks=landmarks,
+        flow_method="flowpack", meta={"flowpack_flow_side": str(FLOWPACK_SIDE)},
+    )

@@ -1,0 +1,227 @@
+"""Preparing a whole dataset: a process pool over the samples, resumable through the cache.
+
+Each worker prepares a sample and writes its cache file itself (arrays never cross process
+boundaries); the parent only collects small `SampleOutcome`s for the report. Anything
+already in the cache, or recorded as failed, is skipped, so a killed run started again does
+only the missing samples.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from deftmer.data.sample import Sample
+from deftmer.errors import UserError
+from deftmer.preprocess.cache import PreparedCache
+from deftmer.preprocess.config import PreprocessConfig
+from deftmer.preprocess.pipeline import STAGES, StageTimer, prepare_sample
+from deftmer.utils.console import console, logger, make_progress
+from deftmer.utils.io import atomic_write_json
+
+
+@dataclass
+class SampleOutcome:
+    """What one worker reports back about one sample."""
+
+    sample_id: str
+    ok: bool
+    reason: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)
+    head_motion: tuple[float, float] = (0.0, 0.0)
+    apex_spotted: bool = False
+
+
+@dataclass
+class Failure:
+    sample_id: str
+    reason: str
+
+
+@dataclass
+class PrepareReport:
+    """Counts, failures with reasons and time per stage of one `prepare_dataset` run."""
+
+    cache_dir: str
+    config_hash: str
+    flow: str
+    workers: int
+    total: int = 0
+    computed: int = 0
+    cached: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
+    wall_seconds: float = 0.0
+    apex_spotted: int = 0
+    head_motion_mean_px: float = 0.0
+    head_motion_max_px: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+    @property
+    def clips_per_second(self) -> float:
+        return self.computed / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["failed"] = self.failed
+        d["clips_per_second"] = round(self.clips_per_second, 3)
+        return d
+
+    def save(self, path: str | Path) -> None:
+        atomic_write_json(path, self.to_dict())
+
+    def print(self) -> None:
+        """Rich tables: counts, share of time per stage, and the first failures."""
+        from rich.table import Table
+
+        t = Table(title=f"deftmer prepare - {self.flow}, {self.workers} worker(s), cache {self.config_hash}")
+        for col in ("samples", "computed", "from cache", "failed", "apex spotted", "head motion mean/max px",
+                    "wall s", "clips/s"):
+            t.add_column(col, justify="right")
+        t.add_row(str(self.total), str(self.computed), str(self.cached), str(self.failed), str(self.apex_spotted),
+                  f"{self.head_motion_mean_px:.2f} / {self.head_motion_max_px:.2f}", f"{self.wall_seconds:.1f}",
+                  f"{self.clips_per_second:.2f}")
+        console.print(t)
+        busy = sum(self.stage_seconds.values())
+        if busy > 0:
+            st = Table(title="time per stage (worker seconds)")
+            st.add_column("stage")
+            st.add_column("seconds", justify="right")
+            st.add_column("share", justify="right")
+            for name, sec in self.stage_seconds.items():
+                st.add_row(name, f"{sec:.2f}", f"{100 * sec / busy:.1f}%")
+            console.print(st)
+        if self.failures:
+            ft = Table(title=f"failures ({self.failed})")
+            ft.add_column("sample")
+            ft.add_column("reason")
+            for f in self.failures[:20]:
+                ft.add_row(f.sample_id, f.reason)
+            console.print(ft)
+
+
+def _init_worker() -> None:
+    """One OpenCV thread per worker process: the pool provides the parallelism (and determinism)."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def prepare_one(sample: Sample, cache_dir: str, cfg: PreprocessConfig) -> SampleOutcome:
+    """Prepare and cache one sample; a user-actionable problem becomes a failure record."""
+    cache = PreparedCache(cache_dir, cfg)
+    timer = StageTimer()
+    try:
+        prepared = prepare_sample(sample, cfg, timer)
+    except UserError as e:
+        cache.save_failure(sample, str(e))
+        return SampleOutcome(sample.id, False, str(e), timer.seconds)
+    with timer.stage("write"):
+        cache.save(sample, prepared)
+    return SampleOutcome(sample.id, True, "", timer.seconds, prepared.head_motion, prepared.apex_spotted)
+
+
+def prepare_dataset(samples: list[Sample], cache_dir: str | Path, cfg: PreprocessConfig, workers: int = 2,
+                    progress: bool = True, retry_failed: bool = False) -> PrepareReport:
+    """Prepare every sample not yet cached; returns (and saves as ``report.json``) the run's report.
+
+    ``workers`` > 1 uses a process pool (spawned processes, one landmarker each). Ctrl-C keeps
+    every finished file; running again resumes. Samples recorded as failed are skipped unless
+    ``retry_failed``.
+    """
+    if workers < 1:
+        raise UserError(f"--workers must be at least 1 (got {workers})")
+    ids = [s.id for s in samples]
+    if len(set(ids)) != len(ids):
+        raise UserError("sample ids are not unique; the cache is keyed by id (check the dataset's problems)")
+    cache = PreparedCache(cache_dir, cfg)
+    cache.dir.mkdir(parents=True, exist_ok=True)
+    cache.write_config()
+    report = PrepareReport(cache_dir=str(cache.dir), config_hash=cfg.cache_hash(), flow=cfg.flow, workers=workers,
+                           total=len(samples))
+    todo: list[Sample] = []
+    for s in samples:
+        if cache.has(s):
+            report.cached += 1
+        elif (reason := cache.failure(s)) is not None and not retry_failed:
+            report.failures.append(Failure(s.id, reason))
+        else:
+            todo.append(s)
+    heads: list[float] = []
+    t0 = time.perf_counter()
+
+    def collect(o: SampleOutcome) -> None:
+        for k, v in o.seconds.items():
+            report.stage_seconds[k] = report.stage_seconds.get(k, 0.0) + v
+        if o.ok:
+            report.computed += 1
+            report.apex_spotted += int(o.apex_spotted)
+            heads.append((o.head_motion[0] ** 2 + o.head_motion[1] ** 2) ** 0.5)
+        else:
+            report.failures.append(Failure(o.sample_id, o.reason))
+
+    bar = make_progress()
+    try:
+        with bar if progress else contextlib.nullcontext():
+            task = bar.add_task(f"prepare ({cfg.flow})", total=len(todo)) if progress else None
+            if workers == 1 or len(todo) <= 1:
+                for s in todo:
+                    collect(prepare_one(s, str(cache.root), cfg))
+                    if task is not None:
+                        bar.advance(task)
+            else:
+                _run_pool(todo, str(cache.root), cfg, workers, collect, bar if progress else None, task)
+    except KeyboardInterrupt:
+        report.interrupted = True
+        raise
+    finally:
+        report.wall_seconds = time.perf_counter() - t0
+        if heads:
+            report.head_motion_mean_px = sum(heads) / len(heads)
+            report.head_motion_max_px = max(heads)
+        report.save(cache.dir / "report.json")
+    for f in report.failures:
+        logger.warning(f"failed: {f.sample_id}: {f.reason}")
+    return report
+
+
+def _run_pool(todo: list[Sample], root: str, cfg: PreprocessConfig, workers: int, collect, bar, task) -> None:
+    ctx = multiprocessing.get_context("spawn")  # no inherited MediaPipe/OpenCV threads from the parent
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx, initializer=_init_worker)
+    try:
+        pending: set[Future] = set()
+        queue = iter(todo)
+        for s in queue:  # keep at most 2 tasks per worker in flight, so Ctrl-C stops quickly
+            pending.add(pool.submit(prepare_one, s, root, cfg))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                collect(fut.result())
+                if bar is not None:
+                    bar.advance(task)
+                nxt = next(queue, None)
+                if nxt is not None:
+                    pending.add(pool.submit(prepare_one, nxt, root, cfg))
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def read_report(cache_dir: str | Path, cfg: PreprocessConfig) -> dict:
+    """The last saved report of this cache and config (JSON as written)."""
+    path = PreparedCache(cache_dir, cfg).dir / "report.json"
+    if not path.is_file():
+        raise UserError(f"no preprocessing report at {path}; run `deftmer prepare` first")
+    return json.loads(path.read_text())
