@@ -154,3 +154,29 @@ def test_report_renders_in_headless_chromium(tmp_path):
     assert orange.sum() > 200, f"per-class bars missing: {orange.sum()} orange pixels"
     # the page is not one flat colour
     assert img.std() > 20
+
+
+def test_report_reads_the_metrics_module_output_and_flags_missing_folds(tmp_path):
+    """The metrics.json the runner writes (via eval.metrics) is what the report reads."""
+    import pandas as pd
+
+    from deftmer.eval.metrics import compute_metrics
+
+    df = pd.DataFrame({"true": ["negative", "negative", "positive", "surprise"] * 3,
+                       "pred": ["negative", "positive", "positive", "surprise"] * 3,
+                       "subject": ["a", "a", "b", "b", "c", "c"] * 2, "source": ["casme2"] * 12})
+    report = compute_metrics(df, CLASSES, model="mdmo-svm", dataset="megc2019", protocol="loso",
+                             class_set="megc3", n_folds=3, folds_expected=4, missing_folds=["d"])
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.json").write_text(report.dumps())
+    loaded = load_run(run)
+    assert loaded.uf1 == pytest.approx(report.uf1) and loaded.accuracy == pytest.approx(0.75)
+    assert [g.name for g in loaded.per_subject] == ["a", "b", "c"]
+    # subject a = rows 0, 1, 6, 7: neg/neg, neg/pos, pos/pos, sur/sur -> 3 of 4 right
+    assert loaded.per_subject[0].accuracy == pytest.approx(0.75) and loaded.per_subject[0].n == 4
+    # "positive" predicted 6 times (3 true negatives, 3 true positives) -> precision 0.5
+    assert loaded.per_class["positive"].precision == pytest.approx(0.5)
+    assert loaded.missing_folds == ["d"]
+    html = write_report(run).html.read_text()
+    assert 'id="incomplete"' in html and "1 fold(s) not done (d)" in html

@@ -1,1 +1,163 @@
-"""CLI commands (registered on deftmer.cli.app.app)."""
+"""What a new user runs first: `demo`, `predict`, `explain` and `report`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from deftmer.cli.app import app
+from deftmer.cli.options import ConfigOption, SetOption
+from deftmer.errors import UserError
+from deftmer.utils.console import console, err_console, logger
+
+
+def _checked_inputs(input: Path, checkpoint: Path, config: Path | None, sets: list[str] | None):
+    """Check the cheap things first (checkpoint card, config, the clip's frames), then load the
+    model: a bad input is reported in a second, not after the model has loaded."""
+    from deftmer.eval.analyse import read_clip
+    from deftmer.model.api import load_model
+
+    cfg = _config_for(checkpoint, config, sets)
+    clip = read_clip(input)
+    return clip, load_model(checkpoint), cfg
+
+
+def _config_for(checkpoint: Path, config: Path | None, sets: list[str] | None):
+    """The config a model folder was trained with (a --config/--set replaces parts).
+
+    The checkpoint's own config is the default so that preprocessing matches what the model
+    was trained on; a --config that changes preprocessing gets a warning.
+    """
+    from deftmer.config import ExperimentConfig, load_config
+    from deftmer.eval.analyse import checkpoint_config
+
+    if not checkpoint.exists():
+        raise UserError(f"checkpoint {checkpoint} does not exist; pass the --out folder of `deftmer train`")
+    trained = checkpoint_config(checkpoint)
+    if config is not None:
+        cfg = load_config(config, sets)
+        if cfg.preprocess != trained.preprocess:
+            logger.warning("--config preprocessing differs from the checkpoint's; predictions may be off")
+    elif sets:
+        cfg = _apply_sets(trained, sets)
+    else:
+        cfg = trained
+    assert isinstance(cfg, ExperimentConfig)
+    return cfg
+
+
+def _apply_sets(base, sets: list[str]):
+    """``--set section.key=value`` on top of a config object (values parsed as YAML)."""
+    import yaml
+    from pydantic import ValidationError
+
+    from deftmer.config import ExperimentConfig, _set_dotted
+    from deftmer.errors import ConfigError
+
+    tree = base.model_dump(mode="json")
+    for ov in sets:
+        if "=" not in ov:
+            raise ConfigError(f"override '{ov}' must look like section.key=value (e.g. preprocess.flow=dis)")
+        k, v = ov.split("=", 1)
+        _set_dotted(tree, k.strip().lstrip("-"), yaml.safe_load(v))
+    try:
+        return ExperimentConfig.model_validate(tree)
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise ConfigError(f"--set '{'.'.join(str(x) for x in err['loc'])}': {err['msg']}") from None
+
+
+def _print_analysis(a) -> None:
+    t = Table(title=f"{Path(a.input).name}: {a.label}", show_header=True)
+    t.add_column("class")
+    t.add_column("probability", justify="right")
+    for k, v in sorted(a.probs.items(), key=lambda kv: -kv[1]):
+        t.add_row(f"[bold]{k}[/]" if k == a.label else k, f"{v:.3f}")
+    console.print(t)
+    spotted = " (spotted)" if a.apex_spotted else ""
+    console.print(f"frames: {a.n_frames}, onset {a.onset_index}, apex {a.apex_index}{spotted}; "
+                  f"head motion removed: ({a.head_motion_px[0]:+.2f}, {a.head_motion_px[1]:+.2f}) px")
+    console.print(f"AUs: {', '.join(a.aus) if a.aus else 'none named'}  (L/R = the subject's left/right)")
+    console.print(f"description: {a.description}", soft_wrap=True)
+    if a.moving_regions:
+        r = Table(title="measured motion (strongest regions)")
+        for col in ("region", "direction", "mean |flow| px", "SNR"):
+            r.add_column(col)
+        for m in a.moving_regions:
+            r.add_row(m.region, m.direction, f"{m.magnitude_px:.3f}", f"{m.snr:.1f}")
+        console.print(r)
+
+
+@app.command("predict")
+def predict_cmd(
+    input: Annotated[Path, typer.Argument(help="A video file (mp4/avi/mov...) or a folder of numbered frames.")],
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Model folder written by `deftmer train`.")],
+    onset: Annotated[Optional[int], typer.Option(help="Onset frame index (0-based); default: first frame.")] = None,
+    apex: Annotated[Optional[int], typer.Option(help="Apex frame index (0-based); default: spotted.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+    config: ConfigOption = None,
+    sets: SetOption = None,
+) -> None:
+    """Predict the emotion of one clip, with class probabilities, AUs and the measured motion."""
+    from deftmer.eval.analyse import analyse_clip
+
+    clip, model, cfg = _checked_inputs(input, checkpoint, config, sets)
+    analysis, _ = analyse_clip(input, model, cfg, onset=onset, apex=apex, explain=True, clip=clip)
+    if as_json:
+        typer.echo(json.dumps(analysis.to_json(), indent=2))
+    else:
+        _print_analysis(analysis)
+
+
+@app.command("explain")
+def explain_cmd(
+    input: Annotated[Path, typer.Argument(help="A video file or a folder of numbered frames.")],
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Model folder written by `deftmer train`.")],
+    out: Annotated[Path, typer.Option("--out", help="PNG file to write.")] = Path("explain.png"),
+    onset: Annotated[Optional[int], typer.Option(help="Onset frame index (0-based).")] = None,
+    apex: Annotated[Optional[int], typer.Option(help="Apex frame index (0-based); default: spotted.")] = None,
+    config: ConfigOption = None,
+    sets: SetOption = None,
+) -> None:
+    """One figure of a clip: faces, flow colour wheel and arrows, AU regions by motion, prediction."""
+    from deftmer.eval.analyse import analyse_clip, explain_content
+    from deftmer.eval.figures import explain_figure, figure_to_png
+    from deftmer.utils.io import atomic_write_bytes
+
+    if out.suffix.lower() != ".png":
+        raise UserError(f"--out {out} must end in .png")
+    clip, model, cfg = _checked_inputs(input, checkpoint, config, sets)
+    analysis, prepared = analyse_clip(input, model, cfg, onset=onset, apex=apex, explain=True, clip=clip)
+    png = figure_to_png(explain_figure(explain_content(analysis, prepared)))
+    _write(out, png, atomic_write_bytes)
+    console.print(f"{analysis.label} ({analysis.probs.get(analysis.label, 0):.0%}); figure: {out}")
+
+
+def _write(path: Path, data, writer) -> None:
+    try:
+        writer(path, data)
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {e.strerror or e}; choose a writable location") from None
+
+
+@app.command("report")
+def report_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A LOSO run folder (the --out of `deftmer loso`).")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Report folder (default RUN_DIR/report).")] = None,
+) -> None:
+    """Write an HTML page and Markdown for a LOSO run: metrics, figures, config, published numbers."""
+    from deftmer.eval.report import write_report
+
+    try:
+        files = write_report(run_dir, out)
+    except OSError as e:  # permission denied, disk full: atomic writes leave no partial file
+        where = e.filename or out or Path(run_dir) / "report"
+        raise UserError(f"cannot write the report to {where}: {e.strerror or e}; pass a writable --out "
+                        f"with free space") from None
+    err_console.print(f"figures: {', '.join(str(p) for p in files.figures.values())}", highlight=False,
+                      soft_wrap=True)
+    console.print(f"report: {files.html}\nmarkdown: {files.markdown}", highlight=False, soft_wrap=True)

@@ -70,6 +70,7 @@ class RunSummary:
     timing: dict[str, Any] = field(default_factory=dict)
     config_yaml: str | None = None
     examples: list[dict[str, str]] = field(default_factory=list)
+    missing_folds: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -139,7 +140,7 @@ def load_run(run_dir: str | Path) -> RunSummary:
             per_class[str(cls)] = ClassScores(_num(s.get("precision")) or 0.0, _num(s.get("recall")) or 0.0,
                                               _num(s.get("f1")) or 0.0, int(s.get("support") or 0))
     cfg_path = d / CONFIG_FILE
-    known = {"uf1", "uar", "accuracy", "per_class", "per_source", "per_subject", "confusion", "n_samples",
+    known = {"missing_folds", "complete", "folds_expected", "uf1", "uar", "accuracy", "per_class", "per_source", "per_subject", "confusion", "n_samples",
              "n_folds", "au_f1", "claim_support", "model", "dataset", "protocol", "class_set", "timing"}
     return RunSummary(
         run_dir=d,
@@ -155,6 +156,7 @@ def load_run(run_dir: str | Path) -> RunSummary:
         timing=m.get("timing") if isinstance(m.get("timing"), dict) else {},
         config_yaml=cfg_path.read_text() if cfg_path.is_file() else None,
         examples=_read_examples(d / PREDICTIONS_FILE),
+        missing_folds=[str(x) for x in (m.get("missing_folds") or [])],
         extra={k: v for k, v in m.items() if k not in known and isinstance(v, (int, float, str, bool))},
     )
 
@@ -213,6 +215,7 @@ pre{background:#f7f7f7;padding:.8rem;overflow:auto;font-size:.85rem}
 </style></head><body>
 <h1>deftmer report: {{ run.model }} on {{ run.dataset }} ({{ run.protocol|upper }}, {{ run.class_set }})</h1>
 <p>Run folder: <code>{{ run.run_dir }}</code> · {{ run.n_samples }} clips · {{ run.n_folds }} folds</p>
+{% if run.missing_folds %}<p class="note" id="incomplete">Incomplete run: {{ run.missing_folds|length }} fold(s) not done ({{ run.missing_folds|join(', ') }}); numbers cover the finished folds only. Re-run the same <code>deftmer loso</code> command to finish them.</p>{% endif %}
 
 <h2>Metrics</h2>
 <table id="metrics"><tr><th>metric</th><th>value</th></tr>
@@ -283,6 +286,8 @@ def render_html(run: RunSummary, images: dict[str, bytes], published: list[Publi
 def render_markdown(run: RunSummary, figure_files: dict[str, str], published: list[PublishedResult]) -> str:
     L = [f"# deftmer report: {run.model} on {run.dataset} ({run.protocol.upper()}, {run.class_set})", "",
          f"{run.n_samples} clips, {run.n_folds} folds. Run folder: `{run.run_dir}`", "",
+         *([f"> Incomplete run: folds not done: {', '.join(run.missing_folds)}; numbers cover finished folds only.", ""]
+           if run.missing_folds else []),
          "## Metrics", "", "| metric | value |", "| --- | --- |"]
     L += [f"| {k} | {v} |" for k, v in _summary_rows(run)]
     L += ["", "## Figures", ""] + [f"![{k}]({v})" for k, v in figure_files.items()]

@@ -1,0 +1,170 @@
+"""One clip from a user's video or frame folder, end to end: read, find the face, spot onset
+and apex, compute flow, predict with a saved model, and describe the measured motion.
+
+This is what `deftmer predict` and `deftmer explain` share. Every step uses the stage that
+owns it (preprocess, model registry, Uni-MER motion statistics), so a user's clip goes through
+exactly the code a benchmark clip goes through.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from deftmer.config import ExperimentConfig
+from deftmer.data.sample import Sample
+from deftmer.errors import CheckpointError, UserError
+from deftmer.model.api import MODEL_CARD, ClipInputs, MERModel, Prediction
+from deftmer.preprocess.records import PreparedSample
+from deftmer.unimer.records import RegionMotionStats
+
+MIN_FRAMES = 3
+
+
+@dataclass
+class RegionMotion:
+    """A moving region as reported to the user (face terms: 'left' is the subject's left)."""
+
+    region: str
+    direction: str
+    magnitude_px: float
+    snr: float
+    description: str
+
+
+@dataclass
+class ClipAnalysis:
+    """The answer for one clip; ``to_json`` is what ``deftmer predict --json`` prints."""
+
+    input: str
+    n_frames: int
+    fps: float
+    onset_index: int | None
+    apex_index: int | None
+    apex_spotted: bool
+    label: str
+    probs: dict[str, float]
+    aus: list[str]
+    description: str
+    generated_text: str
+    moving_regions: list[RegionMotion] = field(default_factory=list)
+    head_motion_px: tuple[float, float] = (0.0, 0.0)
+    model: str = ""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def checkpoint_config(checkpoint: str | Path) -> ExperimentConfig:
+    """The experiment config a model folder was trained with (from its ``model.json``)."""
+    card_path = Path(checkpoint) / MODEL_CARD
+    if not card_path.is_file():
+        raise CheckpointError(f"{checkpoint} is not a deftmer model folder (no {MODEL_CARD}); "
+                              f"pass the folder that `deftmer train` wrote")
+    try:
+        card = json.loads(card_path.read_text())
+        return ExperimentConfig.model_validate(card.get("config") or {})
+    except ValueError as e:
+        first = str(e).splitlines()[0]
+        raise CheckpointError(f"{card_path} holds a config this deftmer version cannot read ({first}); "
+                              f"retrain the model with this version") from None
+
+
+def read_clip(path: str | Path) -> tuple[list, float]:
+    """Frames of a video or frame folder; fewer than 3 frames cannot show onset -> apex motion."""
+    from deftmer.data.frames import read_clip_input
+
+    frames, fps = read_clip_input(path)
+    if len(frames) < MIN_FRAMES:
+        raise UserError(f"{path} has {len(frames)} frame(s); a micro-expression clip needs at least "
+                        f"{MIN_FRAMES} (onset, apex and one more)")
+    shapes = {f.shape for f in frames}
+    if len(shapes) > 1:
+        raise UserError(f"{path}: frames differ in size ({', '.join(str(s[:2]) for s in sorted(shapes)[:3])}); "
+                        f"all frames of a clip must have one size")
+    return frames, fps
+
+
+def _check_index(name: str, value: int | None, n: int) -> None:
+    if value is not None and not 0 <= value < n:
+        raise UserError(f"--{name} {value} is outside the clip (frames 0..{n - 1})")
+
+
+def prepare_clip(frames: list, cfg: ExperimentConfig, sample_id: str, onset: int | None = None,
+                 apex: int | None = None) -> PreparedSample:
+    """Face, alignment, onset/apex (spotted when not given) and flow for in-memory frames."""
+    from deftmer.preprocess import prepare_frames
+
+    _check_index("onset", onset, len(frames))
+    _check_index("apex", apex, len(frames))
+    if onset is not None and apex is not None and apex <= onset:
+        raise UserError(f"--apex {apex} must come after --onset {onset}")
+    return prepare_frames(frames, cfg.preprocess, sample_id=sample_id, onset=onset, apex=apex)
+
+
+def describe_motion(stats: list[RegionMotionStats], cfg: ExperimentConfig, top: int = 4) -> list[RegionMotion]:
+    """The strongest moving regions, in the Uni-MER wording (read from measured flow only)."""
+    from deftmer.unimer.describe import describe_region
+    from deftmer.unimer.motion import ranked_regions
+
+    return [RegionMotion(s.region, s.direction, round(float(s.magnitude), 4), round(float(s.snr), 3),
+                         describe_region(s, cfg.unimer))
+            for s in ranked_regions(stats)[:top]]
+
+
+def motion_sentence(moving: list[RegionMotion]) -> str:
+    if not moving:
+        return "No region moved clearly above the clip's noise floor."
+    text = "; ".join(m.description for m in moving)
+    return text[0].upper() + text[1:] + "."
+
+
+def clip_sample(sample_id: str, fps: float, prepared: PreparedSample) -> Sample:
+    """A minimal annotation record for an unlabelled user clip (the model API wants one)."""
+    return Sample(dataset="input", subject="input", clip=sample_id, emotion="", onset=prepared.onset_index,
+                  apex=prepared.apex_index, fps=fps or None)
+
+
+def analyse_clip(path: str | Path, model: MERModel, cfg: ExperimentConfig, onset: int | None = None,
+                 apex: int | None = None, explain: bool = True,
+                 clip: tuple[list, float] | None = None) -> tuple[ClipAnalysis, PreparedSample]:
+    """Run the whole pipeline on one clip; returns the analysis and the prepared inputs (for figures).
+
+    ``clip`` = frames and fps already read with `read_clip` (so a CLI can check the input
+    before it spends time loading a model).
+    """
+    from deftmer.unimer.motion import region_stats
+
+    path = Path(path)
+    frames, fps = clip if clip is not None else read_clip(path)
+    sample_id = path.stem or path.name
+    prepared = prepare_clip(frames, cfg, sample_id, onset, apex)
+    sample = clip_sample(sample_id, fps, prepared)
+    pred: Prediction = model.predict([ClipInputs(sample, prepared)], explain=explain)[0]
+    moving = describe_motion(region_stats(prepared), cfg)
+    description = pred.evidence.strip() or motion_sentence(moving)
+    return ClipAnalysis(
+        input=str(path), n_frames=len(frames), fps=float(fps), onset_index=prepared.onset_index,
+        apex_index=prepared.apex_index, apex_spotted=bool(prepared.apex_spotted), label=pred.label,
+        probs={k: round(float(v), 4) for k, v in pred.probs.items()}, aus=list(pred.aus),
+        description=description, generated_text=pred.text, moving_regions=moving,
+        head_motion_px=(round(float(prepared.head_motion[0]), 3), round(float(prepared.head_motion[1]), 3)),
+        model=getattr(model, "name", ""),
+    ), prepared
+
+
+def explain_content(a: ClipAnalysis, prepared: PreparedSample):
+    """What the explain figure shows, from an analysis and its prepared inputs."""
+    from deftmer.eval.figures import ExplainContent
+    from deftmer.unimer.facs import REGION_NAMES
+
+    desc = a.description
+    measured = motion_sentence(a.moving_regions)
+    if measured not in desc:
+        desc = f"{desc}\nMeasured: {measured}"
+    frames = f"onset frame {a.onset_index}, apex frame {a.apex_index}{' (spotted)' if a.apex_spotted else ''}"
+    return ExplainContent(onset_face=prepared.onset_face, apex_face=prepared.apex_face, flow=prepared.flow,
+                          roi_masks=prepared.roi_masks, label=a.label, probs=a.probs, aus=a.aus,
+                          description=desc, region_names=REGION_NAMES,
+                          title=f"{Path(a.input).name}: {frames}")

@@ -1,0 +1,182 @@
+"""Bad input gets one line saying what is wrong and what to do, a non-zero exit, no traceback.
+
+Each case runs the real CLI in a subprocess, as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from deftmer.config import ExperimentConfig
+
+
+def deftmer(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "300"}
+    return subprocess.run([sys.executable, "-m", "deftmer.cli", *args], capture_output=True, text=True,
+                          timeout=300, env=env)
+
+
+def assert_one_line_error(r: subprocess.CompletedProcess, *words: str) -> str:
+    assert r.returncode != 0, r.stdout
+    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr
+    for w in words:
+        assert w.lower() in lines[0].lower(), lines[0]
+    return lines[0]
+
+
+def fake_checkpoint(path: Path, config: dict | None = None) -> Path:
+    """A model folder's card (what is read before any weights are loaded)."""
+    path.mkdir(parents=True, exist_ok=True)
+    card = {"model": "deft", "class_set": "casme2_5", "classes": ["happiness", "disgust", "repression", "surprise", "others"],
+            "config": ExperimentConfig().model_dump(mode="json") if config is None else config}
+    (path / "model.json").write_text(json.dumps(card))
+    return path
+
+
+def write_frames(folder: Path, n: int, size: int = 64) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        cv2.imwrite(str(folder / f"img{i + 1}.png"), rng.integers(0, 255, (size, size, 3), dtype=np.uint8))
+    return folder
+
+
+def test_checkpoint_missing(tmp_path):
+    r = deftmer("predict", str(write_frames(tmp_path / "clip", 4)), "--checkpoint", str(tmp_path / "none"))
+    assert r.returncode == 2
+    assert_one_line_error(r, "does not exist", "deftmer train")
+
+
+def test_checkpoint_without_card(tmp_path):
+    (tmp_path / "ckpt").mkdir()
+    r = deftmer("predict", str(write_frames(tmp_path / "clip", 4)), "--checkpoint", str(tmp_path / "ckpt"))
+    assert_one_line_error(r, "model.json")
+
+
+def test_checkpoint_from_a_different_config(tmp_path):
+    """A card whose config this version cannot read (unknown field, wrong type) is refused."""
+    cfg = ExperimentConfig().model_dump(mode="json")
+    cfg["model"]["experts_v9"] = 3
+    ckpt = fake_checkpoint(tmp_path / "ckpt", cfg)
+    r = deftmer("predict", str(write_frames(tmp_path / "clip", 4)), "--checkpoint", str(ckpt))
+    assert_one_line_error(r, "config", "retrain")
+
+
+def test_clip_shorter_than_three_frames(tmp_path):
+    ckpt = fake_checkpoint(tmp_path / "ckpt")
+    r = deftmer("predict", str(write_frames(tmp_path / "clip", 2)), "--checkpoint", str(ckpt))
+    assert r.returncode == 2
+    assert_one_line_error(r, "2 frame(s)", "at least 3")
+
+
+def test_corrupt_image_in_frame_folder(tmp_path):
+    ckpt = fake_checkpoint(tmp_path / "ckpt")
+    clip = write_frames(tmp_path / "clip", 5)
+    data = (clip / "img3.png").read_bytes()
+    (clip / "img3.png").write_bytes(data[: len(data) // 3])          # truncated PNG
+    (clip / "img4.png").write_bytes(b"not an image at all")
+    r = deftmer("predict", str(clip), "--checkpoint", str(ckpt))
+    assert_one_line_error(r, "img3.png", "corrupt or truncated")
+
+
+def test_truncated_and_corrupt_video(tmp_path):
+    ckpt = fake_checkpoint(tmp_path / "ckpt")
+    video = tmp_path / "clip.avi"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30, (64, 64))
+    for i in range(10):
+        w.write(np.full((64, 64, 3), i * 20, np.uint8))
+    w.release()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(video.read_bytes()[:200])                         # header only: no frame survives
+    r = deftmer("predict", str(cut), "--checkpoint", str(ckpt))
+    assert_one_line_error(r, "cut.avi")
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(os.urandom(4096))
+    r = deftmer("predict", str(junk), "--checkpoint", str(ckpt))
+    assert_one_line_error(r, "junk.mp4")
+
+
+def test_input_missing_or_not_a_clip(tmp_path):
+    ckpt = fake_checkpoint(tmp_path / "ckpt")
+    r = deftmer("predict", str(tmp_path / "nothing.mp4"), "--checkpoint", str(ckpt))
+    assert_one_line_error(r, "does not exist")
+    (tmp_path / "notes.txt").write_text("hi")
+    r = deftmer("predict", str(tmp_path / "notes.txt"), "--checkpoint", str(ckpt))
+    assert_one_line_error(r, "neither a video")
+    (tmp_path / "empty").mkdir()
+    r = deftmer("explain", str(tmp_path / "empty"), "--checkpoint", str(ckpt), "--out", str(tmp_path / "x.png"))
+    assert_one_line_error(r, "no numbered image frames")
+
+
+def test_explain_out_must_be_png(tmp_path):
+    ckpt = fake_checkpoint(tmp_path / "ckpt")
+    r = deftmer("explain", str(write_frames(tmp_path / "clip", 4)), "--checkpoint", str(ckpt),
+                "--out", str(tmp_path / "x.jpg"))
+    assert_one_line_error(r, ".png")
+
+
+def test_report_of_a_folder_without_a_run(tmp_path):
+    r = deftmer("report", str(tmp_path / "missing"))
+    assert_one_line_error(r, "does not exist")
+    (tmp_path / "run").mkdir()
+    r = deftmer("report", str(tmp_path / "run"))
+    assert_one_line_error(r, "no metrics.json", "deftmer loso")
+
+
+def test_disk_full_while_writing_the_report_leaves_nothing_half_written(tmp_path, monkeypatch, capsys):
+    """The second file hits ENOSPC half-way: one line, exit 2, the first file intact, no temp files."""
+    import errno
+    import pathlib
+
+    from deftmer.cli import main
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))
+    from test_report import make_run
+
+    make_run(tmp_path / "run")
+    real_write = pathlib.Path.write_bytes
+    calls = {"n": 0}
+
+    def filling_disk(self, data):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            real_write(self, data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return real_write(self, data)
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", filling_disk)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "rep")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "No space left on device" in err and "Traceback" not in err
+    files = sorted(p.relative_to(tmp_path / "rep").as_posix() for p in (tmp_path / "rep").rglob("*") if p.is_file())
+    assert files == ["figures/confusion.png"]
+    assert (tmp_path / "rep" / "figures" / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions (the disk-full test covers the path)")
+def test_report_into_a_read_only_folder_leaves_nothing_half_written(tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))
+    from test_report import make_run
+
+    make_run(tmp_path / "run")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        r = deftmer("report", str(tmp_path / "run"), "--out", str(ro / "rep"))
+        assert_one_line_error(r, "writable")
+        assert list(ro.iterdir()) == []
+    finally:
+        ro.chmod(0o755)
