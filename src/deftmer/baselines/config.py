@@ -34,7 +34,7 @@ class MdmoSvmConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     direction_bins: int = Field(8, ge=2)         # orientation bins for main direction + histogram
-    histograms: bool = True                      # add each region's magnitude-weighted orientation histogram
+    histograms: bool = False                     # add each region's magnitude-weighted orientation histogram (HOOF-like; more features than small LOSO folds support)
     strain: bool = True                          # add each region's mean optical strain
     normalise: Literal["max_region", "none"] = "max_region"  # MDMO: divide by the clip's largest region
     C: float = Field(1.0, gt=0)

@@ -1,0 +1,130 @@
+"""Speed benchmark: preprocessing clips/s per flow method, training throughput, warm inference
+latency (p50/p95 per clip) and peak memory, with ratios against the flow-CNN baseline.
+
+Each measurement runs in its own spawned process, so "peak MB" is that step's own peak
+resident memory (it includes the Python + library imports, reported as "base MB").
+
+    python benchmarks/bench_speed.py --subjects 4 --clips-per-subject 6 --flows tvl1,dis,farneback
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+from bench_setup import (ALL_MODELS, REFERENCE, ensure_synthme, experiment_config, in_child, parse_list,
+                         peak_rss_mb, prepare, show_table)
+
+
+def time_preprocess(root: str, cache: str, sets: list[str], flow: str, limit: int) -> dict:
+    """Prepare up to ``limit`` clips with one flow method in this (single) process."""
+    from deftmer.data.dataset import load_dataset
+    from deftmer.preprocess.cache import prepare_dataset
+
+    cfg = experiment_config(None, [*sets, f"preprocess.flow={flow}"])
+    samples = load_dataset("synthme", root).labelled()[:limit]
+    base = peak_rss_mb()
+    shutil.rmtree(cache, ignore_errors=True)
+    t0 = time.perf_counter()
+    prepare_dataset(samples, Path(cache), cfg.preprocess, workers=1, progress=False)
+    s = time.perf_counter() - t0
+    return {"clips": len(samples), "seconds": s, "clips_per_s": len(samples) / s, "base_mb": base, "peak_mb": peak_rss_mb()}
+
+
+def time_model(root: str, cache: str, sets: list[str], model_name: str, repeats: int) -> dict:
+    """Fit on every subject but the last, then time ``predict([clip])`` on the held-out clips, warm."""
+    from deftmer.data.dataset import load_dataset
+    from deftmer.model.api import create_model
+    from deftmer.preprocess.cache import load_clip_inputs
+    from deftmer.utils.seed import seed_everything
+
+    cfg = experiment_config(None, sets)
+    ds = load_dataset("synthme", root)
+    clips = load_clip_inputs(ds.labelled(), Path(cache), cfg.preprocess)
+    held_out = sorted({c.sample.subject for c in clips})[-1]
+    train = [c for c in clips if c.sample.subject != held_out]
+    test = [c for c in clips if c.sample.subject == held_out]
+    seed_everything(cfg.seed)
+    base = peak_rss_mb()
+    model = create_model(model_name, cfg, ds.class_set)
+    t0 = time.perf_counter()
+    stats = model.fit(train) or {}
+    fit_s = time.perf_counter() - t0
+    model.predict(test[:1])                       # warm-up: lazy loads, caches, allocator
+    lat = []
+    for _ in range(repeats):
+        for c in test:
+            t = time.perf_counter()
+            model.predict([c])
+            lat.append((time.perf_counter() - t) * 1000)
+    extra = {k: float(v) for k, v in stats.items() if "per_s" in k and isinstance(v, (int, float))}
+    return {"n_train": len(train), "fit_s": fit_s, "train_clips_per_s": len(train) / fit_s,
+            "p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)), "n_latency": len(lat),
+            "base_mb": base, "peak_mb": peak_rss_mb(), "stats_per_s": extra}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", type=Path, default=Path("bench_work"))
+    ap.add_argument("--subjects", type=int, default=4)
+    ap.add_argument("--clips-per-subject", type=int, default=6)
+    ap.add_argument("--synth-seed", type=int, default=0)
+    ap.add_argument("--flows", default="tvl1,dis,farneback", help="flow methods to time (empty: skip)")
+    ap.add_argument("--preprocess-clips", type=int, default=12, help="clips prepared per flow method")
+    ap.add_argument("--models", default=",".join(ALL_MODELS))
+    ap.add_argument("--repeats", type=int, default=3, help="passes over the held-out clips for latency")
+    ap.add_argument("--workers", type=int, default=2, help="processes for the shared model-input cache")
+    ap.add_argument("--set", dest="sets", action="append", default=[], help="config override, e.g. model.llm=tiny")
+    ap.add_argument("--markdown", type=Path)
+    args = ap.parse_args(argv)
+
+    cfg = experiment_config(None, args.sets)
+    root = args.work / "synthme_speed"
+    ds = ensure_synthme(root, args.subjects, args.clips_per_subject, args.synth_seed)
+    size = f"SynthME {args.subjects} subj x {args.clips_per_subject} clips"
+
+    flows = parse_list(args.flows)
+    if flows:
+        rows = []
+        for flow in flows:
+            r = in_child(time_preprocess, str(root), str(args.work / "speed_prep" / flow), args.sets, flow,
+                         args.preprocess_clips)
+            rows.append([flow, r["clips"], round(r["seconds"], 2), r["clips_per_s"], round(r["base_mb"]), round(r["peak_mb"])])
+        show_table(f"Preprocessing speed ({size}, 1 process, size {cfg.preprocess.size})",
+                   ["flow", "clips", "seconds", "clips/s", "base MB", "peak MB"], rows, args.markdown,
+                   "Includes face landmarks, alignment, apex, flow, strain, ROIs, dynamic image and the cache write; "
+                   "the first clip pays the MediaPipe model load.")
+
+    cache = args.work / "cache" / f"speed_{ds.name}"
+    prepare(ds, cache, cfg, args.workers)
+    models = parse_list(args.models)
+    results = {}
+    for m in models:
+        try:
+            results[m] = in_child(time_model, str(root), str(cache), args.sets, m, args.repeats)
+        except Exception as e:  # noqa: BLE001 - reported in the table
+            results[m] = {"error": f"{e.__class__.__name__}: {str(e)[:80]}"}
+    ref = results.get(REFERENCE, {})
+    rows = []
+    for m in models:
+        r = results[m]
+        if "error" in r:
+            rows.append([m] + ["-"] * 9 + [r["error"]])
+            continue
+        ratio = (lambda k: r[k] / ref[k] if ref.get(k) else float("nan"))
+        extra = ", ".join(f"{k} {v:.0f}" for k, v in r["stats_per_s"].items())
+        rows.append([m, r["n_train"], round(r["fit_s"], 2), r["train_clips_per_s"], r["p50_ms"], r["p95_ms"],
+                     round(r["peak_mb"]), ratio("fit_s"), ratio("p50_ms"), ratio("peak_mb"), extra])
+    show_table(f"Training and inference speed ({size}, fit on all subjects but one)",
+               ["model", "train clips", "fit s", "train clips/s", "p50 ms/clip", "p95 ms/clip", "peak MB",
+                f"fit x {REFERENCE}", f"p50 x {REFERENCE}", f"mem x {REFERENCE}", "model-reported throughput"],
+               rows, args.markdown,
+               f"Latency: predict([clip]) on warm models, explain=False, {args.repeats} passes over the held-out "
+               f"subject's clips. LLM {cfg.model.llm}; torch threads default.")
+
+
+if __name__ == "__main__":
+    main()
