@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -70,8 +71,8 @@ def check_data_cmd(
     render_report(report, console, show_problems=not brief)
     if not report.usable:
         err_console.print(f"[bold red]unusable:[/] {report.unusable_reason}", highlight=False)
-        raise typer.Exit(1)
+        sys.exit(1)  # not typer.Exit: main() runs the app with standalone_mode=False, which swallows it
     if strict and report.problems:
         err_console.print(f"[yellow]{len(report.problems)} problem(s) found (--strict)[/]", highlight=False)
-        raise typer.Exit(1)
+        sys.exit(1)
     console.print(f"[green]ok[/]: {report.n_usable_inputs} labelled clips ready from {len(report.per_subject)} subjects")

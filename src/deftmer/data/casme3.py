@@ -86,11 +86,13 @@ def load_casme3(
         if folder not in folder_cache:
             folder_cache[folder] = clip_frames(folder)
         paths, numbers = folder_cache[folder]
+        # Frames on disk are checked against the whole recording, then cut to the ME's segment.
+        whole = replace(sample, aus=aus, label=label, frames=paths, frame_numbers=numbers)
+        p = p_au + p_label + interval_problems(whole, file) + frame_problems(whole, folder)
         if onset is not None and offset is not None and onset <= offset:
             keep = [i for i, n in enumerate(numbers) if onset <= n <= offset]
             paths, numbers = tuple(paths[i] for i in keep), tuple(numbers[i] for i in keep)
-        sample = replace(sample, aus=aus, label=label, frames=paths, frame_numbers=numbers)
-        p = p_au + p_label + interval_problems(sample, file) + frame_problems(sample, folder)
+        sample = replace(whole, frames=paths, frame_numbers=numbers)
         problems.extend(p)
         samples.append(attach(sample, p))
     samples, p_dup = dedupe_ids(samples, file)

@@ -121,8 +121,8 @@ def render_report(report: DatasetReport, console: Console, show_problems: bool =
         console.print(kinds)
         if show_problems:
             every = Table(title="every problem")
-            every.add_column("kind")
-            every.add_column("sample")
+            every.add_column("kind", no_wrap=True)
+            every.add_column("sample", no_wrap=True)
             every.add_column("message")
             every.add_column("file")
             for p in report.problems:

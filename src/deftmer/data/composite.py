@@ -124,7 +124,7 @@ def _apply_ground_truth(samples: list[Sample], path: Path, classes: tuple[str, .
     kept: list[Sample] = []
     problems: list[Problem] = []
     for row in table.rows:
-        raw_source = re.sub(r"[^a-z_]", "", cell_text(row.get("dataset")).lower().replace(" ", "_"))
+        raw_source = re.sub(r"[^a-z0-9_]", "", cell_text(row.get("dataset")).lower().replace(" ", "_"))
         source = SOURCE_ALIASES.get(raw_source, SOURCE_ALIASES.get(raw_source.replace("_", ""), raw_source))
         norm = SUBJECT_NORMALISERS.get(source)
         subject = norm(row.get("subject")) if norm else cell_text(row.get("subject"))
