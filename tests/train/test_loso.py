@@ -12,7 +12,6 @@ import toy_mer
 from deftmer.config import ExperimentConfig, load_config
 from deftmer.errors import CheckpointError, UserError
 from deftmer.eval.metrics import compute_metrics
-from deftmer.train import loso
 from deftmer.train.folds import Fold, check_no_leak, fold_seed, make_folds
 from deftmer.train.loso import run_loso
 
@@ -23,7 +22,6 @@ MODEL = "toy-centroid"
 def toy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     root = tmp_path / "toy"
     toy_mer.write_toy_dataset(root, n_subjects=4, clips_per_subject=3)
-    monkeypatch.setattr(loso, "load_fold_clips", toy_mer.load_toy_clips)
     monkeypatch.setattr(toy_mer.CentroidModel, "fits", [])
     monkeypatch.setattr(toy_mer.CentroidModel, "interrupt_at_fit", None)
     return toy_mer.load_toy(root), root / "cache"
@@ -141,7 +139,6 @@ def test_run_folder_refuses_a_different_run(toy, tmp_path):
 def test_lodo_holds_out_each_source(tmp_path, monkeypatch):
     root = tmp_path / "toy"
     toy_mer.write_toy_dataset(root, n_subjects=6, clips_per_subject=3, sources=("casme2", "samm", "smic"))
-    monkeypatch.setattr(loso, "load_fold_clips", toy_mer.load_toy_clips)
     monkeypatch.setattr(toy_mer.CentroidModel, "fits", [])
     ds = toy_mer.load_toy(root)
     res = run_loso(ExperimentConfig(), ds, root / "cache", tmp_path / "run", model_name=MODEL, protocol="lodo",

@@ -17,6 +17,8 @@ from deftmer.data.dataset import MEDataset, register_dataset
 from deftmer.data.labels import MEGC3, ClassSet
 from deftmer.data.sample import ActionUnit, Sample
 from deftmer.model.api import ClipInputs, Prediction, register_model, write_model_card
+from deftmer.preprocess.cache import PreparedCache
+from deftmer.preprocess.config import PreprocessConfig
 from deftmer.preprocess.records import PreparedSample
 from deftmer.unimer.facs import REGIONS
 from deftmer.utils.io import atomic_save_npz, atomic_write_json
@@ -44,7 +46,8 @@ def make_prepared(sample: Sample, moving_class: str, rng: np.random.Generator) -
 
 def write_toy_dataset(root: Path, n_subjects: int = 4, clips_per_subject: int = 3, seed: int = 0,
                       sources: tuple[str, ...] | None = None, confusing: int = 1) -> None:
-    """Samples (JSON) under ``root`` and their prepared inputs under ``root/cache``.
+    """Samples (JSON) under ``root``, their prepared inputs in the real preprocessing cache
+    (`PreparedCache`, default config) under ``root/cache``.
 
     The first ``confusing`` clips move the region of another class, so a good model still
     makes errors and the metrics are not trivially 1.0.
@@ -61,7 +64,7 @@ def write_toy_dataset(root: Path, n_subjects: int = 4, clips_per_subject: int = 
                        aus=tuple(ActionUnit(n) for n in CLASS_AUS[label]))
             moving = classes[(classes.index(label) + 1) % 3] if k < confusing else label
             prep = make_prepared(s, moving, rng)
-            atomic_save_npz(root / "cache" / f"{subject}_{s.clip}.npz", flow=prep.flow, masks=prep.roi_masks)
+            PreparedCache(root / "cache", PreprocessConfig()).save(s, prep)
             records.append({"subject": subject, "clip": s.clip, "label": label, "source": source})
             k += 1
     atomic_write_json(root / "samples.json", records)
@@ -73,17 +76,6 @@ def load_toy(root: Path, class_set: str | None = None) -> MEDataset:
                       source=r["source"], aus=tuple(ActionUnit(n) for n in CLASS_AUS[r["label"]]))
                for r in json.loads((Path(root) / "samples.json").read_text())]
     return MEDataset(name="toy-loso", root=Path(root), class_set=MEGC3, samples=samples)
-
-
-def load_toy_clips(samples: list[Sample], cache_dir: Path, cfg) -> list[ClipInputs]:
-    out = []
-    for s in samples:
-        z = np.load(Path(cache_dir) / f"{s.subject}_{s.clip}.npz")
-        prep = PreparedSample(sample_id=s.id, dataset=s.dataset, subject=s.subject, label=s.label,
-                              apex_face=np.zeros((SIZE, SIZE, 3), np.uint8), flow=z["flow"],
-                              strain=np.zeros((SIZE, SIZE), np.float32), roi_masks=z["masks"])
-        out.append(ClipInputs(s, prep))
-    return out
 
 
 class CentroidModel:
@@ -137,10 +129,3 @@ class CentroidModel:
 
 
 register_model("toy-centroid", "test-only nearest centroid")(CentroidModel)
-
-
-def install() -> None:
-    """Point the runner's clip loading at the toy cache (used by the launcher script)."""
-    import deftmer.train.loso as loso
-
-    loso.load_fold_clips = lambda samples, cache_dir, cfg: load_toy_clips(samples, cache_dir, cfg)

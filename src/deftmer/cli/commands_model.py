@@ -1,1 +1,153 @@
-"""CLI commands (registered on deftmer.cli.app.app)."""
+"""`deftmer train`, `deftmer loso`, `deftmer evaluate`: fit a model, run the LOSO protocol,
+and read a run's metrics back."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from deftmer.cli.app import app
+from deftmer.cli.options import ConfigOption, SetOption, resolve_config
+from deftmer.config import ExperimentConfig
+from deftmer.errors import UserError
+from deftmer.utils.console import console
+
+DatasetOpt = Annotated[Optional[str], typer.Option("--dataset", "-d", help="Dataset name (see `deftmer datasets`).")]
+RootOpt = Annotated[Optional[Path], typer.Option("--root", "-r", help="Dataset root folder.")]
+CacheOpt = Annotated[Path, typer.Option("--cache", help="Preprocessing cache folder written by `deftmer prepare`.")]
+ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Model name (deft, or a baseline such as mdmo-svm).")]
+
+
+class ProtocolName(str, Enum):
+    loso = "loso"
+    lodo = "lodo"
+
+
+def _dataset(cfg: ExperimentConfig, cache: Path):
+    """Load the configured dataset after checking root, cache and model name up front."""
+    from deftmer.data import load_dataset
+    from deftmer.model.api import list_models
+
+    if cfg.data.root is None:
+        raise UserError("no dataset root given; pass --root PATH (or data.root in --config)")
+    if not Path(cfg.data.root).expanduser().exists():
+        raise UserError(f"dataset root {cfg.data.root} does not exist; pass --root pointing at the {cfg.data.dataset} folder")
+    if not cache.is_dir():
+        raise UserError(f"cache folder {cache} does not exist; run `deftmer prepare --dataset {cfg.data.dataset} "
+                        f"--root {cfg.data.root} --cache {cache}` first")
+    models = list_models()
+    if cfg.model.name not in models:
+        raise UserError(f"unknown model '{cfg.model.name}'; known models: {', '.join(models)}")
+    options = dict(cfg.data.options)
+    if cfg.data.class_set:
+        options["class_set"] = cfg.data.class_set
+    return load_dataset(cfg.data.dataset, cfg.data.root, **options)
+
+
+def print_metrics(m) -> None:
+    """The results table: headline metrics, per class, and per source for composites."""
+    head = Table(title=f"{m.model} on {m.dataset} ({m.protocol.upper()}, {m.class_set})")
+    for col in ("UF1", "UAR", "accuracy", "samples", "folds"):
+        head.add_column(col, justify="right")
+    head.add_row(f"{m.uf1:.4f}", f"{m.uar:.4f}", f"{m.accuracy:.4f}", str(m.n_samples),
+                 f"{m.n_folds}/{m.folds_expected}" if m.folds_expected else str(m.n_folds))
+    console.print(head)
+    per = Table(title="per class")
+    for col in ("class", "precision", "recall", "F1", "support"):
+        per.add_column(col, justify="right" if col != "class" else "left")
+    for name, c in m.per_class.items():
+        per.add_row(name, f"{c.precision:.3f}", f"{c.recall:.3f}", f"{c.f1:.3f}", str(c.support))
+    console.print(per)
+    if len(m.per_source) > 1:
+        src = Table(title="per source dataset")
+        for col in ("source", "UF1", "UAR", "accuracy", "samples"):
+            src.add_column(col, justify="right" if col != "source" else "left")
+        for name, g in m.per_source.items():
+            src.add_row(name, f"{g.uf1:.4f}", f"{g.uar:.4f}", f"{g.accuracy:.4f}", str(g.n))
+        console.print(src)
+    extra = []
+    if m.au_f1 is not None:
+        extra.append(f"AU F1 of generated answers {m.au_f1:.3f} (side-strict {m.au.f1_side:.3f}, {m.au.n_samples} clips)")
+    if m.claim_support is not None:
+        extra.append(f"motion claims supported by the flow {m.claim_support:.3f} ({m.claim_support_n} answers)")
+    for line in extra:
+        console.print(line)
+    if m.missing_folds:
+        console.print(f"[yellow]incomplete[/]: {len(m.missing_folds)} of {m.folds_expected} folds not run yet "
+                      f"({', '.join(m.missing_folds[:10])}{'...' if len(m.missing_folds) > 10 else ''}); "
+                      "metrics cover the done folds only")
+
+
+@app.command("loso")
+def loso_cmd(
+    dataset: DatasetOpt = None,
+    root: RootOpt = None,
+    cache: CacheOpt = Path("cache"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (folds, predictions, metrics).")] = Path("runs/loso"),
+    model: ModelOpt = None,
+    folds: Annotated[Optional[str], typer.Option("--folds", help="Comma-separated held-out subjects (or sources with lodo) to run in this job; default all.")] = None,
+    protocol: Annotated[Optional[ProtocolName], typer.Option("--protocol", help="loso: leave one subject out; lodo: leave one source dataset of a composite out.")] = None,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip folds already done in --out (default) or redo them.")] = True,
+    explain: Annotated[Optional[bool], typer.Option("--explain/--no-explain", help="Generate evidence/reasoning text for test clips (AU F1, claim support).")] = None,
+    config: ConfigOption = None,
+    set_: SetOption = None,
+) -> None:
+    """Leave-one-subject-out evaluation: one resumable fold per subject, metrics of the pooled
+    predictions (UF1, UAR, accuracy, per class, per source) in OUT/metrics.json.
+
+    Folds are independent jobs: run subsets with --folds (same --out), or all of them spread over
+    processes with `accelerate launch --num_processes N -m deftmer.cli loso ...`.
+    """
+    from deftmer.train.loso import run_loso
+
+    fold_list = [f.strip() for f in folds.split(",") if f.strip()] if folds else None
+    cfg = resolve_config(config, set_, data__dataset=dataset, data__root=str(root) if root else None,
+                         model__name=model, eval__protocol=protocol, eval__folds=fold_list,
+                         eval__generate_explanations=explain)
+    ds = _dataset(cfg, cache)
+    res = run_loso(cfg, ds, cache, out, model_name=cfg.model.name, folds=cfg.eval.folds,
+                   protocol=cfg.eval.protocol, resume=resume)
+    from deftmer.train.loso import process_share
+
+    if process_share()[0] == 0:
+        print_metrics(res.metrics)
+        console.print(f"run folder: {out} (metrics.json, predictions.csv, descriptions.jsonl)")
+
+
+@app.command("train")
+def train_cmd(
+    dataset: DatasetOpt = None,
+    root: RootOpt = None,
+    cache: CacheOpt = Path("cache"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write (what predict/explain take as --checkpoint).")] = Path("models/deft"),
+    model: ModelOpt = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted training in --out (or keep a finished one).")] = False,
+    config: ConfigOption = None,
+    set_: SetOption = None,
+) -> None:
+    """Train a model on every labelled subject of a dataset and save its model folder."""
+    from deftmer.train.final_model import train_final_model
+
+    cfg = resolve_config(config, set_, data__dataset=dataset, data__root=str(root) if root else None,
+                         model__name=model)
+    ds = _dataset(cfg, cache)
+    s = train_final_model(cfg, ds, cache, out, model_name=cfg.model.name, resume=resume)
+    console.print(f"trained {s.model} on {s.n_train} clips of {len(s.subjects)} subjects ({s.fit_s:.1f} s); "
+                  f"model folder: {out}")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder written by `deftmer loso`.")],
+    write: Annotated[bool, typer.Option("--write", help="Also rewrite RUN_DIR/metrics.json with the recomputed metrics.")] = False,
+) -> None:
+    """Recompute and print a LOSO run's metrics from its predictions.csv."""
+    from deftmer.train.loso import evaluate_run
+
+    if not run_dir.is_dir():
+        raise UserError(f"run folder {run_dir} does not exist; pass the --out folder of `deftmer loso`")
+    print_metrics(evaluate_run(run_dir, write=write))

@@ -20,6 +20,7 @@ No fold ever looks at its test subject before predicting: models train with fixe
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -104,7 +105,7 @@ def _check_run_card(run_dir: Path, identity: dict[str, Any]) -> None:
                     f"{run_dir} holds a run with a different {what} ({card}); use a new --out or delete that folder")
 
 
-def _process_share() -> tuple[int, int, Callable[[], None]]:
+def process_share() -> tuple[int, int, Callable[[], None]]:
     """(process index, number of processes, barrier) under `accelerate launch`; (0, 1, no-op) alone."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return 0, 1, lambda: None
@@ -161,13 +162,28 @@ def _prediction_rows(fold: Fold, clips: list[ClipInputs], preds: list[Prediction
     return pd.DataFrame(rows), descriptions
 
 
-def _jsonable(obj: Any) -> Any:
+def to_jsonable(obj: Any) -> Any:
+    """Training stats as plain JSON (numpy scalars to numbers, anything else to text)."""
     return json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
 
 
+def fit_model(model: Any, train: list[ClipInputs], progress: Callable[[str, int, int], None] | None,
+              checkpoint_dir: Path | None) -> dict:
+    """``model.fit``, handing over a checkpoint folder to models whose training can resume
+    mid-way (DEFT); models without that option simply retrain."""
+    if checkpoint_dir is not None and "checkpoint_dir" in inspect.signature(model.fit).parameters:
+        return model.fit(train, progress=progress, checkpoint_dir=checkpoint_dir) or {}
+    return model.fit(train, progress=progress) or {}
+
+
 def run_fold(fold: Fold, clips: dict[str, ClipInputs], cfg: ExperimentConfig, class_set: ClassSet,
-             model_name: str, fold_dir: Path, progress: Callable[[str, int, int], None] | None = None) -> FoldRecord:
-    """Train on the fold's training subjects, predict its test subject, write the fold folder."""
+             model_name: str, fold_dir: Path, progress: Callable[[str, int, int], None] | None = None,
+             checkpoint_dir: Path | None = None) -> FoldRecord:
+    """Train on the fold's training subjects, predict its test subject, write the fold folder.
+
+    ``checkpoint_dir`` (outside ``fold_dir``) keeps mid-training state, so a fold interrupted
+    during a long fit continues where it stopped; it is removed once the fold is done.
+    """
     train = [clips[i] for i in fold.train_ids if i in clips]
     test = [clips[i] for i in fold.test_ids if i in clips]
     check_no_leak(fold, [c.sample for c in train], [c.sample for c in test])
@@ -180,7 +196,7 @@ def run_fold(fold: Fold, clips: dict[str, ClipInputs], cfg: ExperimentConfig, cl
     fold_cfg = cfg.model_copy(update={"seed": seed}, deep=True)
     model = create_model(model_name, fold_cfg, class_set)
     t0 = time.perf_counter()
-    stats = model.fit(train, progress=progress) or {}
+    stats = fit_model(model, train, progress, checkpoint_dir)
     fit_s = time.perf_counter() - t0
     preds = model.predict(test, explain=cfg.eval.generate_explanations)
     predict_s = time.perf_counter() - t0 - fit_s
@@ -190,8 +206,10 @@ def run_fold(fold: Fold, clips: dict[str, ClipInputs], cfg: ExperimentConfig, cl
     atomic_write_text(fold_dir / PREDICTIONS, df.to_csv(index=False))
     atomic_write_text(fold_dir / DESCRIPTIONS, "".join(json.dumps(d) + "\n" for d in descriptions))
     record = FoldRecord(fold=fold.name, seed=seed, n_train=len(train), n_test=len(test),
-                        fit_s=round(fit_s, 3), predict_s=round(predict_s, 3), train_stats=_jsonable(stats))
+                        fit_s=round(fit_s, 3), predict_s=round(predict_s, 3), train_stats=to_jsonable(stats))
     atomic_write_json(fold_dir / DONE, record.__dict__)
+    if checkpoint_dir is not None:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return record
 
 
@@ -262,7 +280,7 @@ def run_loso(cfg: ExperimentConfig, dataset: MEDataset, cache_dir: Path, run_dir
     all_folds = make_folds(samples, protocol)  # type: ignore[arg-type]
     chosen = select_folds(all_folds, folds or cfg.eval.folds)
     identity = _identity(cfg, model_name, dataset, protocol)
-    rank, world, barrier = _process_share()
+    rank, world, barrier = process_share()
     if rank == 0:
         _check_run_card(run_dir, identity)
         atomic_write_json(run_dir / RUN_CARD, {**identity, "folds": [f.name for f in all_folds]})
@@ -295,8 +313,11 @@ def run_loso(cfg: ExperimentConfig, dataset: MEDataset, cache_dir: Path, run_dir
 
             for fold in todo:
                 bar.update(folds_task, description=f"{protocol} fold {fold.name}")
+                ckpt = run_dir / "checkpoints" / fold_dir_name(fold.name)
+                if not resume:
+                    shutil.rmtree(ckpt, ignore_errors=True)
                 rec = run_fold(fold, clips, run_cfg, dataset.class_set, model_name,
-                               run_dir / "folds" / fold_dir_name(fold.name), progress=on_step)
+                               run_dir / "folds" / fold_dir_name(fold.name), progress=on_step, checkpoint_dir=ckpt)
                 bar.update(step_task, visible=False)
                 bar.advance(folds_task)
                 logger.info(f"fold {fold.name}: trained on {rec.n_train}, tested {rec.n_test} "
@@ -305,3 +326,29 @@ def run_loso(cfg: ExperimentConfig, dataset: MEDataset, cache_dir: Path, run_dir
     metrics = merge_run(run_dir, write=rank == 0)
     return LosoResult(run_dir=run_dir, metrics=metrics, folds_run=[f.name for f in todo], folds_skipped=skipped,
                       missing_folds=list(metrics.missing_folds))
+
+
+def evaluate_run(run_dir: Path, write: bool = False) -> MetricsReport:
+    """Recompute a run's metrics from its pooled ``predictions.csv`` (e.g. after a metrics
+    change, or on a table edited by hand); ``write`` replaces ``metrics.json``."""
+    run_dir = Path(run_dir)
+    card_path, pred_path = run_dir / RUN_CARD, run_dir / PREDICTIONS
+    for p in (card_path, pred_path):
+        if not p.is_file():
+            raise CheckpointError(f"{run_dir} is not a finished LOSO run folder (no {p.name}); "
+                                  "pass the --out folder of `deftmer loso`")
+    card = json.loads(card_path.read_text())
+    df = pd.read_csv(pred_path, keep_default_na=False, na_values={"claim_support": [""]})
+    missing_cols = {"true", "pred"} - set(df.columns)
+    if missing_cols:
+        raise CheckpointError(f"{pred_path} lacks column(s) {', '.join(sorted(missing_cols))}")
+    done = set(df["fold"].astype(str)) if "fold" in df.columns else set(card["folds"])
+    old = run_dir / METRICS
+    timing = json.loads(old.read_text()).get("timing", {}) if old.is_file() else {}
+    metrics = compute_metrics(df, card["classes"], n_folds=len(done), folds_expected=len(card["folds"]),
+                              missing_folds=[f for f in card["folds"] if f not in done], model=card["model"],
+                              dataset=card["dataset"], protocol=card["protocol"], class_set=card["class_set"],
+                              timing=timing)
+    if write:
+        atomic_write_text(old, metrics.dumps())
+    return metrics
