@@ -72,3 +72,10 @@ def test_missing_micro_only_sheet_is_a_layout_error(tmp_path):
     write_xlsx(tmp_path / "SAMM_Micro_FACS_Codes_v2.xlsx", {"Sheet1": [SAMM_HEADER]})
     with pytest.raises(DataLayoutError, match="no sheet 'MICRO_ONLY'"):
         load_samm(tmp_path)
+
+
+def test_negative_apex_placeholder_is_missing(tmp_path):
+    rows = [[9, "009_3_2", "3_2", 200, -1, 230, 31, "Micro", "4", "Anger", 3, None]]
+    ds = load_samm(make_samm(tmp_path, rows, {("009", "009_3_2"): (range(200, 231), "009_{n:05d}.jpg")}))
+    (s,) = ds.samples
+    assert s.apex is None and s.problems == ("apex_missing",) and s.label == "anger"
