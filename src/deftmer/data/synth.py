@@ -219,7 +219,8 @@ def make_plan(subjects: int, clips_per_subject: int, seed: int, opts: SynthOptio
 
 # --- rendering ------------------------------------------------------------------------------------
 
-def _subject_face(seed: int, subject_index: int, size: int) -> SubjectFace:
+def subject_face(seed: int, subject_index: int, size: int) -> SubjectFace:
+    """The identity of subject ``subject_index`` of a benchmark made with ``seed``."""
     params = draw_identity(np.random.default_rng([seed, subject_index, 0]), subject_index)
     return build_subject_face(params, size)
 
@@ -453,7 +454,7 @@ def generate_synthme(out: str | Path, subjects: int = 8, clips_per_subject: int 
         for plan in plans:
             if plan.subject_index not in faces:
                 faces.clear()
-                faces[plan.subject_index] = _subject_face(seed, plan.subject_index, opts.size)
+                faces[plan.subject_index] = subject_face(seed, plan.subject_index, opts.size)
             face = faces[plan.subject_index]
             folder = out / plan.subject / plan.clip
             existed = folder.is_dir()
