@@ -28,7 +28,9 @@ def main(argv: list[str] | None = None) -> None:
     from deftmer.utils.console import err_console
 
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
+        if isinstance(rc, int) and rc != 0:  # typer.Exit(code) is returned, not raised, here
+            sys.exit(rc)
     except UserError as e:
         err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
