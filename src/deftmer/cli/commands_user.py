@@ -81,7 +81,9 @@ def _print_analysis(a) -> None:
     spotted = " (spotted)" if a.apex_spotted else ""
     console.print(f"frames: {a.n_frames}, onset {a.onset_index}, apex {a.apex_index}{spotted}; "
                   f"head motion removed: ({a.head_motion_px[0]:+.2f}, {a.head_motion_px[1]:+.2f}) px")
-    console.print(f"AUs: {', '.join(a.aus) if a.aus else 'none named'}  (L/R = the subject's left/right)")
+    console.print(f"AUs named by the model: {', '.join(a.aus) if a.aus else 'none'}; consistent with the measured "
+                  f"motion: {', '.join(a.motion_aus) if a.motion_aus else 'none'}  (L/R = the subject's left/right)",
+                  soft_wrap=True)
     console.print(f"description: {a.description}", soft_wrap=True)
     if a.moving_regions:
         r = Table(title="measured motion (strongest regions)")

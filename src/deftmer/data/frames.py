@@ -19,7 +19,7 @@ cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 @contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
+def quiet_native_stderr() -> Iterator[None]:
     """Silence what FFmpeg/OpenCV's C code writes to fd 2 while a video is opened and decoded
     ("moov atom not found"...): a failure is reported as a UserError instead."""
     try:
@@ -79,7 +79,7 @@ def read_video(path: str | Path, max_frames: int | None = None) -> tuple[list[np
     path = Path(path)
     if not path.is_file():
         raise UserError(f"video {path} does not exist")
-    with _quiet_native_stderr():
+    with quiet_native_stderr():
         return _decode_video(path, max_frames)
 
 

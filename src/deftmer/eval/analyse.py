@@ -49,6 +49,7 @@ class ClipAnalysis:
     description: str
     generated_text: str
     moving_regions: list[RegionMotion] = field(default_factory=list)
+    motion_aus: list[str] = field(default_factory=list)   # AUs the measured flow is consistent with
     head_motion_px: tuple[float, float] = (0.0, 0.0)
     model: str = ""
 
@@ -91,11 +92,22 @@ def _check_index(name: str, value: int | None, n: int) -> None:
         raise UserError(f"--{name} {value} is outside the clip (frames 0..{n - 1})")
 
 
+def _warm_landmarker(frame) -> None:
+    """Start MediaPipe with its native start-up chatter (glog/TFLite lines on fd 2) silenced, so a
+    user sees our output and one-line errors only."""
+    from deftmer.data.frames import quiet_native_stderr
+    from deftmer.preprocess.face import get_landmarker
+
+    with quiet_native_stderr():
+        get_landmarker().detect(frame)
+
+
 def prepare_clip(frames: list, cfg: ExperimentConfig, sample_id: str, onset: int | None = None,
                  apex: int | None = None) -> PreparedSample:
     """Face, alignment, onset/apex (spotted when not given) and flow for in-memory frames."""
     from deftmer.preprocess import prepare_frames
 
+    _warm_landmarker(frames[0])
     _check_index("onset", onset, len(frames))
     _check_index("apex", apex, len(frames))
     if onset is not None and apex is not None and apex <= onset:
@@ -134,6 +146,7 @@ def analyse_clip(path: str | Path, model: MERModel, cfg: ExperimentConfig, onset
     ``clip`` = frames and fps already read with `read_clip` (so a CLI can check the input
     before it spends time loading a model).
     """
+    from deftmer.unimer.constraints import check_clip
     from deftmer.unimer.motion import region_stats
 
     path = Path(path)
@@ -142,13 +155,15 @@ def analyse_clip(path: str | Path, model: MERModel, cfg: ExperimentConfig, onset
     prepared = prepare_clip(frames, cfg, sample_id, onset, apex)
     sample = clip_sample(sample_id, fps, prepared)
     pred: Prediction = model.predict([ClipInputs(sample, prepared)], explain=explain)[0]
-    moving = describe_motion(region_stats(prepared), cfg)
+    stats = region_stats(prepared)
+    moving = describe_motion(stats, cfg)
+    motion_aus = [v.au for v in check_clip(sample, stats, cfg.unimer).inferred]
     description = pred.evidence.strip() or motion_sentence(moving)
     return ClipAnalysis(
         input=str(path), n_frames=len(frames), fps=float(fps), onset_index=prepared.onset_index,
         apex_index=prepared.apex_index, apex_spotted=bool(prepared.apex_spotted), label=pred.label,
         probs={k: round(float(v), 4) for k, v in pred.probs.items()}, aus=list(pred.aus),
-        description=description, generated_text=pred.text, moving_regions=moving,
+        description=description, generated_text=pred.text, moving_regions=moving, motion_aus=motion_aus,
         head_motion_px=(round(float(prepared.head_motion[0]), 3), round(float(prepared.head_motion[1]), 3)),
         model=getattr(model, "name", ""),
     ), prepared
@@ -165,6 +180,7 @@ def explain_content(a: ClipAnalysis, prepared: PreparedSample):
         desc = f"{desc}\nMeasured: {measured}"
     frames = f"onset frame {a.onset_index}, apex frame {a.apex_index}{' (spotted)' if a.apex_spotted else ''}"
     return ExplainContent(onset_face=prepared.onset_face, apex_face=prepared.apex_face, flow=prepared.flow,
-                          roi_masks=prepared.roi_masks, label=a.label, probs=a.probs, aus=a.aus,
+                          roi_masks=prepared.roi_masks, label=a.label, probs=a.probs,
+                          aus=a.aus or [f"{au} (from motion)" for au in a.motion_aus],
                           description=desc, region_names=REGION_NAMES,
                           title=f"{Path(a.input).name}: {frames}")

@@ -198,7 +198,10 @@ def draw_flow_arrows(ax, flow: np.ndarray, background: np.ndarray | None = None,
         ax.imshow(background)
     else:
         ax.imshow(np.full(flow.shape[1:] + (3,), 30, np.uint8))
-    peak = float(np.hypot(a.u, a.v).max())
+    # scale by a high percentile, not the maximum: one fast pixel at the face border must not
+    # shrink every arrow on the face to a dot
+    lengths = np.hypot(a.u, a.v)
+    peak = float(np.percentile(lengths, 95)) if lengths.size else 0.0
     gain = (0.9 * step / peak) if peak > 0 else 1.0
     ax.quiver(a.x, a.y, a.u * gain, a.v * gain, angles="xy", scale_units="xy", scale=1.0,
               color=color, width=0.006)
@@ -247,15 +250,16 @@ def explain_figure(c: ExplainContent) -> Figure:
         ax.set_title(f"{name} face")
         ax.axis("off")
 
-    peak = float(np.hypot(c.flow[0], c.flow[1]).max())
+    mag = np.hypot(c.flow[0], c.flow[1])
+    peak = float(np.percentile(mag, 99))   # robust brightness scale (see draw_flow_arrows)
     ax = fig.add_subplot(gs[0, 2])
-    ax.imshow(flow_to_rgb(c.flow))
+    ax.imshow(flow_to_rgb(c.flow, max_magnitude=peak or None))
     wheel = color_wheel(48)
     h, w = c.flow.shape[1:]
     ax.imshow(wheel, extent=(w - 0.22 * w, w - 0.02 * w, 0.22 * h, 0.02 * h))
     ax.set_xlim(-0.5, w - 0.5)
     ax.set_ylim(h - 0.5, -0.5)
-    ax.set_title(f"flow colour (max {peak:.2f} px)")
+    ax.set_title(f"flow colour ({peak:.2f} px = full)")
     ax.axis("off")
 
     ax = fig.add_subplot(gs[0, 3])
@@ -269,9 +273,10 @@ def explain_figure(c: ExplainContent) -> Figure:
     im = overlay_heat(ax, c.apex_face, region_strength_map(c.roi_masks, strength))
     ax.set_title("AU regions by motion")
     ax.axis("off")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, label="px")
+    fig.colorbar(im, ax=ax, orientation="horizontal", fraction=0.05, pad=0.03, label="mean |flow| in region, px")
 
     ax = fig.add_subplot(gs[1, 1])
+    ax.set_position(ax.get_position().translated(0.03, 0))   # room for the class names
     classes = list(c.probs)
     vals = [float(c.probs[k]) for k in classes]
     colors = ["#C44E52" if k == c.label else "#8C8C8C" for k in classes]
@@ -284,12 +289,12 @@ def explain_figure(c: ExplainContent) -> Figure:
     ax = fig.add_subplot(gs[1, 2:])
     ax.axis("off")
     lines = [f"Emotion: {c.label} ({float(c.probs.get(c.label, 0.0)):.0%})",
-             f"AUs: {', '.join(c.aus) if c.aus else 'none named'}"]
+             *textwrap.wrap(f"AUs: {', '.join(c.aus) if c.aus else 'none named'}", 70)]
     if c.region_names and len(strength):
         top = np.argsort(-strength)[:3]
         lines.append("Strongest regions: " + ", ".join(f"{c.region_names[i]} {strength[i]:.2f}px" for i in top))
     body = "\n".join(lines) + "\n\n" + "\n".join(textwrap.wrap(c.description or "(no description)", 70)[:12])
-    ax.text(0.0, 1.0, body, va="top", ha="left", family="monospace", fontsize=9.5, transform=ax.transAxes)
+    ax.text(0.08, 1.0, body, va="top", ha="left", family="monospace", fontsize=9.5, transform=ax.transAxes)
     if c.title:
         fig.suptitle(c.title, fontsize=12)
     return fig
