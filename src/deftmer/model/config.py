@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -20,3 +22,16 @@ class ModelConfig(BaseModel):
     lora_alpha: int = 16
     lora_dropout: float = 0.05
     disentangle_weight: float = 0.1
+    # vision backbone: input size and how many pooled tokens per image (1, 4, 9, ...)
+    image_size: int = 224
+    vision_tokens: int = 1
+    dropout: float = 0.1
+    # keep only the first N decoder layers of the LLM (None = all); a CPU speed knob
+    llm_layers: int | None = None
+    lora_targets: list[str] = ["q_proj", "v_proj"]
+    # class decision: the classification head, LLM option likelihoods, or both (mean log-prob)
+    decision: Literal["head", "options", "hybrid"] = "head"
+    max_answer_tokens: int = 48        # training answers are cut to this many tokens
+    explain_max_tokens: int = 80       # generation length for explain=True
+    au_weight: float = 0.5             # auxiliary AU head loss weight
+    lm_weight: float = 1.0             # answer-token language-model loss weight

