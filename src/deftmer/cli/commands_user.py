@@ -163,3 +163,44 @@ def report_cmd(
     err_console.print(f"figures: {', '.join(str(p) for p in files.figures.values())}", highlight=False,
                       soft_wrap=True)
     console.print(f"report: {files.html}\nmarkdown: {files.markdown}", highlight=False, soft_wrap=True)
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Folder for everything the demo writes (rerun resumes).")] = Path("deftmer-demo"),
+    subjects: Annotated[int, typer.Option("--subjects", help="SynthME subjects to generate.")] = 6,
+    clips_per_subject: Annotated[int, typer.Option("--clips-per-subject", help="Clips per subject.")] = 6,
+    folds: Annotated[int, typer.Option("--folds", help="LOSO folds to run (test subjects), first N.")] = 3,
+    model: Annotated[str, typer.Option("--model", help="Model to evaluate (see `deftmer models`), e.g. deft, mdmo-svm.")] = "deft",
+    workers: Annotated[int, typer.Option("--workers", help="Preprocessing processes.")] = 2,
+    quick: Annotated[bool, typer.Option("--quick", help="Tiny in-code LLM, DIS flow, fewer epochs: a smoke run.")] = False,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    config: ConfigOption = None,
+    sets: SetOption = None,
+) -> None:
+    """End to end on SynthME: synth, check, prepare, Uni-MER, LOSO, metrics, report, explain one clip."""
+    from deftmer.cli.options import resolve_config
+    from deftmer.demo import DemoSettings, run_demo
+
+    base = resolve_config(config, sets) if (config or sets) else None
+    settings = DemoSettings(subjects=subjects, clips_per_subject=clips_per_subject, folds=folds, model=model,
+                            workers=workers, seed=seed, quick=quick)
+    res = run_demo(out, settings, base)
+    m = res.metrics
+    t = Table(title=f"demo: {model} on SynthME, LOSO over {len(m.get('per_subject', {}))} test subject(s)")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    for k in ("uf1", "uar", "accuracy"):
+        t.add_row(k.upper() if k != "accuracy" else k, f"{m[k]:.3f}")
+    t.add_row("clips tested", str(m.get("n_samples")))
+    console.print(t)
+    pc = Table(title="per class")
+    for col in ("class", "precision", "recall", "F1", "support"):
+        pc.add_column(col, justify="right" if col != "class" else "left")
+    for c, s in m.get("per_class", {}).items():
+        pc.add_row(c, f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"{s['f1']:.3f}", str(s["support"]))
+    console.print(pc)
+    console.print("time per step (s): " + ", ".join(f"{k} {v:.1f}" for k, v in res.seconds.items()), soft_wrap=True)
+    console.print(f"report: {res.report_html}", soft_wrap=True, highlight=False)
+    if res.explain_png:
+        console.print(f"explained {res.explained_clip}: {res.explain_png}", soft_wrap=True, highlight=False)
