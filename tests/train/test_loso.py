@@ -60,7 +60,7 @@ def test_full_loso_writes_folds_predictions_and_metrics(toy, tmp_path):
                 "n_folds", "au_f1", "claim_support", "model", "dataset", "protocol", "class_set", "timing"):
         assert key in m
     assert m["n_samples"] == 12 and m["n_folds"] == 4 and m["complete"] is True
-    assert m["model"] == MODEL and m["dataset"] == "toy-loso" and m["class_set"] == "megc3"
+    assert m["model"] == MODEL and m["dataset"] == "toy_loso" and m["class_set"] == "megc3"
     # the centroid model reads the moving region: one clip was made confusing, so 11/12 at best
     assert 0.75 <= m["accuracy"] <= 11 / 12
     assert m["uf1"] > 0.6 and m["uar"] > 0.6

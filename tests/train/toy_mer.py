@@ -1,7 +1,7 @@
 """A toy MER world for runner tests: a dataset whose class shows as upward flow in one AU
 region, a nearest-centroid model on per-region mean flow, and a cache of their inputs.
 
-Only tests import this (it registers "toy-centroid" and "toy-loso" in the test process, and
+Only tests import this (it registers "toy-centroid" and "toy_loso" in the test process, and
 in subprocesses through a launcher script); nothing here is part of the package.
 """
 
@@ -70,12 +70,12 @@ def write_toy_dataset(root: Path, n_subjects: int = 4, clips_per_subject: int = 
     atomic_write_json(root / "samples.json", records)
 
 
-@register_dataset("toy-loso", "toy dataset of the LOSO runner tests")
+@register_dataset("toy_loso", "toy dataset of the LOSO runner tests")
 def load_toy(root: Path, class_set: str | None = None) -> MEDataset:
     samples = [Sample(dataset="toy", subject=r["subject"], clip=r["clip"], emotion=r["label"], label=r["label"],
                       source=r["source"], aus=tuple(ActionUnit(n) for n in CLASS_AUS[r["label"]]))
                for r in json.loads((Path(root) / "samples.json").read_text())]
-    return MEDataset(name="toy-loso", root=Path(root), class_set=MEGC3, samples=samples)
+    return MEDataset(name="toy_loso", root=Path(root), class_set=MEGC3, samples=samples)
 
 
 class CentroidModel:

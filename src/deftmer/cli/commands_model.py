@@ -99,8 +99,9 @@ def loso_cmd(
     """Leave-one-subject-out evaluation: one resumable fold per subject, metrics of the pooled
     predictions (UF1, UAR, accuracy, per class, per source) in OUT/metrics.json.
 
-    Folds are independent jobs: run subsets with --folds (same --out), or all of them spread over
-    processes with `accelerate launch --num_processes N -m deftmer.cli loso ...`.
+    Folds are independent jobs: run subsets with --folds (same --out), or spread them over N
+    processes with `accelerate launch --multi_gpu --num_processes N -m deftmer.cli loso ...`
+    (on CPU as well; `accelerate launch --cpu` starts a single process) or `torchrun --nproc_per_node N`.
     """
     from deftmer.train.loso import run_loso
 

@@ -61,6 +61,7 @@ class FoldRecord:
     fit_s: float
     predict_s: float
     train_stats: dict[str, Any] = field(default_factory=dict)
+    process: int = 0                  # which `accelerate launch` process ran it
 
 
 @dataclass
@@ -106,12 +107,19 @@ def _check_run_card(run_dir: Path, identity: dict[str, Any]) -> None:
 
 
 def process_share() -> tuple[int, int, Callable[[], None]]:
-    """(process index, number of processes, barrier) under `accelerate launch`; (0, 1, no-op) alone."""
+    """(process index, number of processes, barrier) under a multi-process launch; (0, 1, no-op) alone.
+
+    On a machine without CUDA, Accelerate only forms a process group when asked for CPU
+    explicitly, hence ``cpu=``; the long timeout lets one process wait for folds of another.
+    """
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return 0, 1, lambda: None
+    from datetime import timedelta
+
+    import torch
     from accelerate import PartialState
 
-    state = PartialState()
+    state = PartialState(cpu=not torch.cuda.is_available(), timeout=timedelta(hours=48))
     return state.process_index, state.num_processes, state.wait_for_everyone
 
 
@@ -178,7 +186,7 @@ def fit_model(model: Any, train: list[ClipInputs], progress: Callable[[str, int,
 
 def run_fold(fold: Fold, clips: dict[str, ClipInputs], cfg: ExperimentConfig, class_set: ClassSet,
              model_name: str, fold_dir: Path, progress: Callable[[str, int, int], None] | None = None,
-             checkpoint_dir: Path | None = None) -> FoldRecord:
+             checkpoint_dir: Path | None = None, process: int = 0) -> FoldRecord:
     """Train on the fold's training subjects, predict its test subject, write the fold folder.
 
     ``checkpoint_dir`` (outside ``fold_dir``) keeps mid-training state, so a fold interrupted
@@ -206,7 +214,7 @@ def run_fold(fold: Fold, clips: dict[str, ClipInputs], cfg: ExperimentConfig, cl
     atomic_write_text(fold_dir / PREDICTIONS, df.to_csv(index=False))
     atomic_write_text(fold_dir / DESCRIPTIONS, "".join(json.dumps(d) + "\n" for d in descriptions))
     record = FoldRecord(fold=fold.name, seed=seed, n_train=len(train), n_test=len(test),
-                        fit_s=round(fit_s, 3), predict_s=round(predict_s, 3), train_stats=to_jsonable(stats))
+                        fit_s=round(fit_s, 3), predict_s=round(predict_s, 3), train_stats=to_jsonable(stats), process=process)
     atomic_write_json(fold_dir / DONE, record.__dict__)
     if checkpoint_dir is not None:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
@@ -269,7 +277,8 @@ def run_loso(cfg: ExperimentConfig, dataset: MEDataset, cache_dir: Path, run_dir
     """Run (or resume) the folds of ``dataset`` under ``protocol`` and merge all done folds.
 
     ``folds`` limits this call to some held-out groups (independent jobs share ``run_dir``).
-    Under ``accelerate launch`` each process runs every n-th of those folds, then the main
+    Under a multi-process launch (``accelerate launch --multi_gpu --num_processes N`` or
+    ``torchrun``; on CPU too) each process runs every N-th fold still to do, then the main
     process merges once all have finished.
     """
     run_dir, cache_dir = Path(run_dir), Path(cache_dir)
@@ -287,9 +296,9 @@ def run_loso(cfg: ExperimentConfig, dataset: MEDataset, cache_dir: Path, run_dir
         save_config(cfg, run_dir / "config.yaml")
     barrier()
 
-    mine = [f for i, f in enumerate(chosen) if i % world == rank]
-    skipped = [f.name for f in mine if resume and fold_is_done(run_dir, f.name)]
-    todo = [f for f in mine if f.name not in skipped]
+    # share out the folds still to do (not all folds), so resumed runs stay balanced
+    skipped = [f.name for f in chosen if resume and fold_is_done(run_dir, f.name)]
+    todo = [f for f in chosen if f.name not in skipped][rank::world]
     if skipped:
         logger.info(f"resuming: {len(skipped)} fold(s) already done, {len(todo)} to run")
     run_cfg = cfg
@@ -317,7 +326,7 @@ def run_loso(cfg: ExperimentConfig, dataset: MEDataset, cache_dir: Path, run_dir
                 if not resume:
                     shutil.rmtree(ckpt, ignore_errors=True)
                 rec = run_fold(fold, clips, run_cfg, dataset.class_set, model_name,
-                               run_dir / "folds" / fold_dir_name(fold.name), progress=on_step, checkpoint_dir=ckpt)
+                               run_dir / "folds" / fold_dir_name(fold.name), progress=on_step, checkpoint_dir=ckpt, process=rank)
                 bar.update(step_task, visible=False)
                 bar.advance(folds_task)
                 logger.info(f"fold {fold.name}: trained on {rec.n_train}, tested {rec.n_test} "
