@@ -15,6 +15,7 @@ def test_synth_command_writes_a_benchmark(tmp_path, capsys):
     assert (out / ANNOTATION_NAME).is_file() and (out / TRUTH_NAME).is_file()
     ds = load_dataset("synthme", out)
     assert len(ds) == 2 and ds.subjects == ["sub01", "sub02"]
+    assert {s.fps for s in ds.samples} == {60.0}
     assert "2 clips" in capsys.readouterr().out
 
 

@@ -17,7 +17,7 @@ import io
 import json
 import time
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -448,8 +448,9 @@ def generate_synthme(out: str | Path, subjects: int = 8, clips_per_subject: int 
     plans = make_plan(subjects, clips_per_subject, seed, opts)
     truths: list[ClipTruth] = []
     rendered = 0
-    with make_progress() as bar:
-        task = bar.add_task("SynthME clips", total=len(plans)) if progress else None
+    with make_progress(transient=not progress) as bar:
+        bar.disable = not progress
+        task = bar.add_task("SynthME clips", total=len(plans))
         faces: dict[int, SubjectFace] = {}
         for plan in plans:
             if plan.subject_index not in faces:
@@ -460,8 +461,7 @@ def generate_synthme(out: str | Path, subjects: int = 8, clips_per_subject: int 
             existed = folder.is_dir()
             truths.append(render_clip(face, plan, seed, opts, folder))
             rendered += 0 if existed else 1
-            if task is not None:
-                bar.advance(task)
+            bar.advance(task)
     atomic_write_bytes(out / ANNOTATION_NAME, coding_sheet_bytes(truths))
     doc = {"format": _FORMAT_VERSION, "dataset": "synthme", "seed": seed, "fps": opts.fps,
            "frame_size": opts.size, "classes": list(opts.classes), "settings": settings,
@@ -483,7 +483,16 @@ def load_synthme(root: Path, *, class_set: str = "casme2_5") -> MEDataset:
     ann = Path(root) / ANNOTATION_NAME
     if not ann.is_file():
         raise UserError(f"{ann} not found: {root} is not a SynthME folder; create one with: deftmer synth {root}")
-    return load_casme2(Path(root), annotation=ann, class_set=class_set, name="synthme")
+    ds = load_casme2(Path(root), annotation=ann, class_set=class_set, name="synthme")
+    truth_file = Path(root) / TRUTH_NAME
+    if truth_file.is_file():  # the CASME II loader assumes 200 fps; SynthME records its own rate
+        try:
+            fps = float(json.loads(truth_file.read_text())["fps"])
+        except (ValueError, KeyError, TypeError):
+            logger.warning(f"{truth_file} is unreadable; assuming 200 fps")
+        else:
+            ds.samples = [replace(s, fps=fps) for s in ds.samples]
+    return ds
 
 
 @register_dataset("synthme", "SynthME synthetic micro-expressions (deftmer synth OUT), CASME II layout, "
@@ -504,8 +513,10 @@ def emotion_rule_check(combos: Mapping[str, Iterable[tuple[int, ...]]] = CLASS_C
     for emotion, cs in combos.items():
         for combo in cs:
             got = emfacs_emotion([ActionUnit(n) for n in combo])
+            if emotion == "repression":  # not an EMFACS emotion; CASME II codes it from context
+                continue
             want = None if emotion == "others" else emotion
-            if emotion in ("happiness", "disgust", "surprise", "others") and got != want:
+            if got != want:
                 bad.append(f"{emotion}: {'+'.join(map(str, combo))} -> {got}")
     return bad
 
