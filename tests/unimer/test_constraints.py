@@ -5,7 +5,7 @@ import pytest
 from deftmer.data.sample import ActionUnit
 from deftmer.unimer.config import UnimerConfig
 from deftmer.unimer.constraints import au_verdict, check_clip, infer_aus
-from deftmer.unimer.motion import region_stats
+from deftmer.unimer.motion import noise_floor, region_stats
 
 from conftest import make_prepared, make_sample
 
@@ -36,7 +36,9 @@ def test_au_whose_region_moved_the_other_way_is_contradicted():
 
 
 def test_faint_motion_is_weak():
-    stats = region_stats(make_prepared([ActionUnit(1)], amplitude=0.1, noise=0.06))
+    floor = noise_floor(make_prepared([], noise=0.02))
+    # inner brows rise by twice the noise floor: between weak_snr and support_snr
+    stats = region_stats(make_prepared([ActionUnit(1)], amplitude=2.0 * floor, noise=0.02))
     v = au_verdict(ActionUnit(1), stats, CFG)
     assert v.verdict == "weak", v
 

@@ -12,8 +12,8 @@ class UnimerConfig(BaseModel):
 
     policy: Literal["keep_all", "drop_contradicted", "drop_low_score"] = "drop_contradicted"
     min_score: float = 0.5
-    support_snr: float = 2.0        # region motion / noise floor needed for "supported"
-    weak_snr: float = 1.2           # below this an AU is at best "weak"
+    support_snr: float = 2.5        # region mean-flow length / noise floor needed for "supported"
+    weak_snr: float = 1.5           # below this a region counts as still
     direction_tolerance_deg: float = 67.5
     unexplained_snr: float = 3.0
     tasks: list[Literal["emotion", "au", "motion", "reasoning"]] = ["emotion", "au", "motion", "reasoning"]

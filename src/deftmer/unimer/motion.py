@@ -22,7 +22,9 @@ from deftmer.unimer.records import RegionMotionStats
 #: would call every sub-pixel wobble a strong motion.
 MIN_NOISE_FLOOR = 0.02
 #: Regions whose mean motion is below this SNR get the direction name "still".
-STILL_SNR = 1.2
+STILL_SNR = 1.5
+#: Percentile of the gap patches taken as the noise floor (see `noise_floor`).
+NOISE_PERCENTILE = 25.0
 
 #: The 8 compass names for lateral regions, counter-clockwise from "outward" in face terms.
 LATERAL_DIRECTIONS: tuple[str, ...] = (
@@ -95,20 +97,33 @@ def _face_box(masks: np.ndarray) -> np.ndarray:
 
 
 def noise_floor(prepared: PreparedSample, min_floor: float = MIN_NOISE_FLOOR) -> float:
-    """Typical flow magnitude (px) where no AU acts: median over face pixels outside all regions.
+    """Coherent motion (px) of face patches where no AU acts: the yardstick of region SNR.
 
-    Pixels between the regions (nose bridge, forehead gaps, cheek gaps) share the clip's
-    lighting, compression and flow-solver noise but not its AU motion; the median ignores the
-    few that move anyway. Falls back to all non-region pixels when the regions tile the box.
+    The face box (bounding box of all regions) is cut into patches about the size of a region;
+    each patch mostly outside the regions gives the length of its mean flow vector over its
+    non-region pixels, measured exactly as a region's motion is. The median patch is the clip's
+    noise: solver noise, residual head motion and lighting change, without the AUs. Per-pixel
+    magnitudes would overstate it, because random flicker cancels in a region's mean.
     """
-    mag = prepared.magnitude
     masks = np.asarray(prepared.roi_masks, dtype=bool)
-    sel = _face_box(masks)
-    if sel.sum() < 32:
-        sel = ~masks.any(axis=0)
-    if sel.sum() == 0:
+    union = masks.any(axis=0)
+    gaps = _face_box(masks)
+    if gaps.sum() < 32:
+        gaps = ~union
+    areas = masks.reshape(len(masks), -1).sum(axis=1)
+    side = max(8, int(round(float(np.sqrt(np.median(areas[areas > 0])))))) if (areas > 0).any() else 16
+    u, v = prepared.flow[0], prepared.flow[1]
+    values: list[float] = []
+    h, w = gaps.shape
+    for y in range(0, h, side):
+        for x in range(0, w, side):
+            g = gaps[y:y + side, x:x + side]
+            if g.sum() < 0.5 * side * side:
+                continue
+            values.append(float(np.hypot(u[y:y + side, x:x + side][g].mean(), v[y:y + side, x:x + side][g].mean())))
+    if not values:
         return float(min_floor)
-    return float(max(min_floor, np.median(mag[sel])))
+    return float(max(min_floor, np.percentile(values, NOISE_PERCENTILE)))
 
 
 def region_stats(prepared: PreparedSample, floor: float | None = None,
