@@ -65,17 +65,42 @@ def optical_strain(flow: np.ndarray) -> np.ndarray:
     return np.sqrt(du_dx**2 + dv_dy**2 + 2.0 * exy**2).astype(np.float32)
 
 
-def remove_head_motion(flow: np.ndarray, stable_mask: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
-    """Subtract the median flow of a stable region (face skin outside the AU regions).
+def fit_affine_motion(flow: np.ndarray, mask: np.ndarray, max_points: int = 4000) -> np.ndarray:
+    """Least-squares affine motion field (2, 3) of the flow inside ``mask``, with one trimmed refit.
 
-    Returns the corrected flow and the removed (dx, dy), which the report shows: large values
-    mean the head moved and the clip's flow is less trustworthy.
+    Rigid head motion (translation plus a little roll) is affine in the image; local AU motion
+    that spills into the mask is down-weighted by dropping the largest residuals and refitting.
     """
-    if not stable_mask.any():
+    ys, xs = np.nonzero(mask)
+    if len(xs) > max_points:  # a fixed, evenly strided subset: deterministic and fast
+        step = int(np.ceil(len(xs) / max_points))
+        ys, xs = ys[::step], xs[::step]
+    a = np.stack([xs, ys, np.ones_like(xs)], axis=1).astype(np.float64)
+    b = np.stack([flow[0][ys, xs], flow[1][ys, xs]], axis=1).astype(np.float64)
+    keep = np.ones(len(xs), bool)
+    params = np.zeros((3, 2))
+    for _ in range(2):
+        params, *_ = np.linalg.lstsq(a[keep], b[keep], rcond=None)
+        resid = np.hypot(*(a @ params - b).T)
+        keep = resid <= np.quantile(resid, 0.8)
+    return params.T
+
+
+def remove_head_motion(flow: np.ndarray, stable_mask: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+    """Subtract the head's rigid motion, fitted on a stable region (face skin outside the AU regions).
+
+    The fit is affine (translation and roll; see `fit_affine_motion`). Returns the corrected
+    flow and the head's (dx, dy) at the stable region's centre, which the report shows: large
+    values mean the head moved and the clip's flow is less trustworthy.
+    """
+    if stable_mask.sum() < 50:
         return flow, (0.0, 0.0)
-    dx = float(np.median(flow[0][stable_mask]))
-    dy = float(np.median(flow[1][stable_mask]))
-    out = flow.copy()
-    out[0] -= dx
-    out[1] -= dy
-    return out, (dx, dy)
+    m = fit_affine_motion(flow, stable_mask)
+    h, w = flow.shape[1:]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    head = np.stack([m[0, 0] * xx + m[0, 1] * yy + m[0, 2], m[1, 0] * xx + m[1, 1] * yy + m[1, 2]])
+    ys, xs = np.nonzero(stable_mask)
+    cx, cy = xs.mean(), ys.mean()
+    dx = float(m[0, 0] * cx + m[0, 1] * cy + m[0, 2])
+    dy = float(m[1, 0] * cx + m[1, 1] * cy + m[1, 2])
+    return (flow - head).astype(np.float32), (dx, dy)

@@ -26,12 +26,16 @@ from deftmer.preprocess.face import NoFaceError, align_from_landmarks, get_landm
 from deftmer.preprocess.flow import compute_flow, optical_strain, remove_head_motion
 from deftmer.preprocess.records import PreparedSample
 from deftmer.preprocess.rois import roi_masks, stable_mask
+from deftmer.unimer.facs import REGION_NAMES
 
 #: Stages timed for the report, in pipeline order ("write" is timed by the cache runner).
 STAGES: tuple[str, ...] = ("decode", "landmarks", "align", "apex", "flow", "strain", "regions", "dynamic", "write")
 
 #: Annotation problems (data layer's `Problem.kind`) that make an annotated apex untrustworthy.
 APEX_PROBLEMS = ("apex_missing", "apex_outside_interval", "apex_flagged", "apex_equals_onset")
+
+#: Regions whose motion counts for apex spotting: all but the upper eyelids (blinks).
+SPOTTING_REGIONS = [i for i, n in enumerate(REGION_NAMES) if not n.startswith("upper_lid")]
 
 #: Side of the flow PNGs in MEGC-style flowpacks.
 FLOWPACK_SIDE = 28
@@ -140,7 +144,7 @@ def _prepare_clip(get: Callable[[int], np.ndarray], onset: int, apex: int | None
     if spotted:
         window = [face(i) for i in range(onset, offset + 1)]
         with timer.stage("apex"):
-            rel, _ = spot_apex(window, masks.any(axis=0), stable, cfg.apex_smoothing)
+            rel, _ = spot_apex(window, masks[SPOTTING_REGIONS], stable, cfg.apex_smoothing)
         apex = onset + rel
     apex_face = face(apex)
     with timer.stage("flow"):
