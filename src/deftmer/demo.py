@@ -77,7 +77,7 @@ def run_demo(out: str | Path, settings: DemoSettings, base: ExperimentConfig | N
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
     seconds: dict[str, float] = {}
-    root, cache, run_dir = out / "synthme", out / "cache", out / "run"
+    root, cache, run_dir = out / "synthme", out / "cache", out / f"run-{settings.model}"
 
     t = time.perf_counter()
     generate_synthme(root, subjects=settings.subjects, clips_per_subject=settings.clips_per_subject,

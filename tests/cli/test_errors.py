@@ -180,3 +180,39 @@ def test_report_into_a_read_only_folder_leaves_nothing_half_written(tmp_path):
         assert list(ro.iterdir()) == []
     finally:
         ro.chmod(0o755)
+
+
+# --- datasets ---------------------------------------------------------------------------------
+
+def _casme2_sheet(root: Path, header: list) -> None:
+    import openpyxl
+
+    root.mkdir(parents=True, exist_ok=True)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(header)
+    ws.append(["01", "EP01_01", 1, 3, 5, "12", "happiness"][: len(header)])
+    wb.save(root / "CASME2-coding-20140508.xlsx")
+    write_frames(root / "CASME2_RAW_selected" / "sub01" / "EP01_01", 5)
+
+
+def test_dataset_root_does_not_exist(tmp_path):
+    r = deftmer("check-data", "--dataset", "casme2", "--root", str(tmp_path / "nowhere"))
+    assert r.returncode == 2
+    assert_one_line_error(r, str(tmp_path / "nowhere"))
+
+
+def test_dataset_root_with_the_wrong_layout(tmp_path):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "holiday.txt").write_text("not a dataset")
+    r = deftmer("check-data", "--dataset", "casme2", "--root", str(tmp_path / "photos"))
+    assert r.returncode == 2
+    line = assert_one_line_error(r, "casme2")
+    assert ".xlsx" in line or "annotation" in line.lower() or "spreadsheet" in line.lower()
+
+
+def test_spreadsheet_missing_columns(tmp_path):
+    _casme2_sheet(tmp_path / "casme2", ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame"])
+    r = deftmer("check-data", "--dataset", "casme2", "--root", str(tmp_path / "casme2"))
+    assert r.returncode == 2
+    assert_one_line_error(r, "column")

@@ -1,0 +1,130 @@
+"""predict / explain / demo on real SynthME clips, through the real CLI.
+
+One small SynthME (3 subjects x 3 clips) is generated and prepared once; a fast registered
+model (`mdmo-svm`) is trained on it so these tests do not wait for the LLM. The demo test
+reuses the same generated clips (the generator resumes) and checks that a rerun resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from deftmer.config import ExperimentConfig
+
+pytestmark = pytest.mark.slow
+
+
+def deftmer(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "300", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "deftmer.cli", *args], capture_output=True, text=True,
+                          timeout=600, env=env)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from deftmer.data import load_dataset
+    from deftmer.data.synth import generate_synthme, load_truth
+    from deftmer.model.api import create_model
+    from deftmer.preprocess import load_clip_inputs, prepare_dataset
+
+    base = tmp_path_factory.mktemp("user")
+    root = base / "synthme"
+    generate_synthme(root, subjects=3, clips_per_subject=3, seed=0, progress=False)
+    cfg = ExperimentConfig.model_validate({"preprocess": {"flow": "dis"}})
+    ds = load_dataset("synthme", root)
+    prepare_dataset(ds.labelled(), base / "cache", cfg.preprocess, workers=1, progress=False)
+    clips = load_clip_inputs(ds.labelled(), base / "cache", cfg.preprocess)
+    model = create_model("mdmo-svm", cfg, ds.class_set)
+    model.fit(clips)
+    model.save(base / "ckpt")
+    return {"base": base, "root": root, "ckpt": base / "ckpt", "truth": load_truth(root),
+            "samples": {s.id: s for s in ds.labelled()}, "classes": ds.class_set.classes}
+
+
+def test_predict_json_on_a_frame_folder(world):
+    sid, truth = sorted(world["truth"].items())[0]
+    sample = world["samples"][sid]
+    r = deftmer("predict", str(sample.frames[0].parent), "--checkpoint", str(world["ckpt"]), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["label"] in world["classes"]
+    assert set(out["probs"]) == set(world["classes"]) and sum(out["probs"].values()) == pytest.approx(1, abs=1e-3)
+    assert out["label"] == max(out["probs"], key=out["probs"].get)
+    # apex spotted near the true apex (list positions; 5 frames = 25 ms at 200 fps). The spotting
+    # rate over many clips is the preprocessing tests' job; this is one clip through the CLI.
+    assert abs(out["apex_index"] - sample.frame_index(truth.apex)) <= 5
+    # the strongest measured region is one the clip's true AUs move
+    true_regions = {r for au in truth.aus for r in au.regions}
+    assert out["moving_regions"] and out["moving_regions"][0]["region"] in true_regions
+    assert r.stderr.strip() == ""        # no library chatter on a successful run
+
+
+def test_predict_table_with_given_onset_and_apex_on_a_video(world, tmp_path):
+    sid, truth = sorted(world["truth"].items())[1]
+    sample = world["samples"][sid]
+    video = tmp_path / "clip.avi"
+    first = cv2.imread(str(sample.frames[0]))
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 200, (first.shape[1], first.shape[0]))
+    for p in sample.frames:
+        w.write(cv2.imread(str(p)))
+    w.release()
+    apex = sample.frame_index(truth.apex)
+    r = deftmer("predict", str(video), "--checkpoint", str(world["ckpt"]), "--onset", "0", "--apex", str(apex))
+    assert r.returncode == 0, r.stderr
+    assert f"apex {apex}" in r.stdout and "(spotted)" not in r.stdout
+    assert "probability" in r.stdout and "measured motion" in r.stdout
+
+
+def test_explain_writes_one_figure(world, tmp_path):
+    sample = world["samples"][sorted(world["truth"])[0]]
+    out = tmp_path / "fig" / "explain.png"
+    r = deftmer("explain", str(sample.frames[0].parent), "--checkpoint", str(world["ckpt"]), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    img = cv2.imread(str(out))
+    assert img is not None and img.shape[0] > 500 and img.shape[1] > 1000
+    assert img.std() > 30                                   # faces and colour, not a blank page
+
+
+def test_onset_apex_out_of_range_and_no_face(world, tmp_path):
+    sample = world["samples"][sorted(world["truth"])[0]]
+    r = deftmer("predict", str(sample.frames[0].parent), "--checkpoint", str(world["ckpt"]), "--apex", "9999")
+    assert r.returncode == 2 and "outside the clip" in r.stderr and "Traceback" not in r.stderr
+    folder = tmp_path / "noface"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(5):
+        cv2.imwrite(str(folder / f"img{i}.jpg"), rng.integers(0, 255, (128, 128, 3), dtype=np.uint8))
+    r = deftmer("predict", str(folder), "--checkpoint", str(world["ckpt"]))
+    assert r.returncode == 2, r.stdout
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "no face" in lines[0] and "Traceback" not in r.stderr
+
+
+def test_demo_runs_end_to_end_and_a_rerun_resumes(world, tmp_path):
+    out = tmp_path / "demo"
+    out.mkdir()
+    shutil.copytree(world["root"], out / "synthme")          # the generator resumes these clips
+    args = ["demo", "--out", str(out), "--subjects", "3", "--clips-per-subject", "3", "--folds", "2",
+            "--model", "mdmo-svm", "--workers", "1", "--quick"]
+    r = deftmer(*args)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "UF1" in r.stdout and "per class" in r.stdout
+    run = out / "run-mdmo-svm"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["n_samples"] == 6 and metrics["missing_folds"] == ["sub03"]
+    assert (run / "report" / "report.html").is_file() and (out / "explain.png").is_file()
+    assert (out / "unimer.jsonl").stat().st_size > 0
+    done_mtime = (run / "folds" / "sub01" / "done.json").stat().st_mtime
+    r2 = deftmer(*args)
+    assert r2.returncode == 0, r2.stderr[-2000:]
+    assert (run / "folds" / "sub01" / "done.json").stat().st_mtime == done_mtime   # fold not redone
+    assert json.loads((run / "metrics.json").read_text())["uf1"] == pytest.approx(metrics["uf1"])
