@@ -139,7 +139,7 @@ class DeftModel:
             hidden = llm.hidden_size
             emb = llm.model.get_input_embeddings().weight
             scale = float(emb.norm(dim=-1).median())
-            llm.model = add_lora(llm.model, m.lora_rank, m.lora_alpha, m.lora_dropout, list(m.lora_targets))
+            llm.model = add_lora(llm.model, m.lora_rank, m.lora_alpha, m.lora_dropout, list(m.lora_targets)).eval()
             self.llm = llm
             self.prompts = PromptBuilder(llm.tokenizer)
         feat_dim = self.backbone.feature_dim() if ("structure" in experts or "dynamic" in experts) else 1
@@ -251,6 +251,8 @@ class DeftModel:
         if self.net is None:
             raise UserError("the model is not trained: call fit() or load a saved model folder")
         self.net.eval()
+        if self.llm is not None:
+            self.llm.model.eval()   # LoRA dropout off
         dev = next(self.net.parameters()).device
         preds: list[Prediction] = []
         for s in range(0, len(clips), batch_size):

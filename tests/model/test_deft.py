@@ -1,0 +1,101 @@
+import json
+
+import numpy as np
+import pytest
+
+from conftest import make_clips, tiny_config
+from deftmer.data.labels import MEGC3
+from deftmer.errors import CheckpointError
+from deftmer.model.api import create_model, load_model
+from deftmer.model.deft import DeftModel
+
+TEST_SUBJECTS = ("s00", "s01")
+
+
+def split(clips):
+    return ([c for c in clips if c.sample.subject not in TEST_SUBJECTS],
+            [c for c in clips if c.sample.subject in TEST_SUBJECTS])
+
+
+@pytest.fixture(scope="module")
+def data():
+    return split(make_clips(n_subjects=8, per_subject=6))
+
+
+@pytest.fixture(scope="module")
+def trained(data):
+    model = create_model("deft", tiny_config(decision="hybrid"), MEGC3)
+    stats = model.fit(data[0])
+    return model, stats
+
+
+def probs(preds):
+    return np.array([[p.probs[c] for c in MEGC3.classes] for p in preds])
+
+
+def test_trained_model_beats_chance_on_held_out_subjects(trained, data):
+    model, stats = trained
+    preds = model.predict(data[1])
+    acc = np.mean([p.label == c.sample.label for p, c in zip(preds, data[1])])
+    assert acc >= 0.75                       # chance is 1/3
+    assert np.allclose(probs(preds).sum(1), 1.0, atol=1e-5)
+    assert all(p.label in MEGC3.classes for p in preds)
+
+
+def test_every_loss_is_logged(trained):
+    _, stats = trained
+    for key in ("stage1/ce", "stage1/au", "stage1/disentangle", "stage1_llm/lm", "stage2/lm", "stage2/ce"):
+        assert np.isfinite(stats[key]), key
+    assert stats["stage1/ce"] < 0.5         # the experts learned the motion classes
+
+
+def test_checkpoint_round_trip_gives_identical_predictions(trained, data, tmp_path):
+    model, _ = trained
+    model.save(tmp_path / "m")
+    saved = set(__import__("safetensors.torch", fromlist=["load_file"]).load_file(str(tmp_path / "m/deft.safetensors")))
+    assert any(k.startswith("lora.") for k in saved) and any(k.startswith("net.fusion") for k in saved)
+    assert not any("embed_tokens" in k or "backbone" in k for k in saved)   # only trained params
+    again = load_model(tmp_path / "m")
+    assert np.array_equal(probs(model.predict(data[1])), probs(again.predict(data[1])))
+
+
+def test_checkpoint_from_other_config_is_a_checkpoint_error(trained, tmp_path):
+    model, _ = trained
+    model.save(tmp_path / "m")
+    card_path = tmp_path / "m/model.json"
+    card = json.loads(card_path.read_text())
+    card["config"]["model"]["expert_dim"] = 48
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(CheckpointError, match="does not match"):
+        DeftModel.load(tmp_path / "m")
+
+
+def test_training_is_repeatable(trained, data):
+    model, _ = trained
+    again = create_model("deft", tiny_config(decision="hybrid"), MEGC3)
+    again.fit(data[0])
+    assert np.array_equal(probs(model.predict(data[1])), probs(again.predict(data[1])))
+
+
+def test_explain_generates_and_parses_text(trained, data):
+    model, _ = trained
+    preds = model.predict(data[1][:1], explain=True)
+    assert preds[0].label in MEGC3.classes
+    assert isinstance(preds[0].text, str) and isinstance(preds[0].aus, list)
+
+
+def test_flowpack_clips_drop_the_dynamic_expert(caplog):
+    train, test = split(make_clips(n_subjects=6, per_subject=6, with_onset=False))
+    model = DeftModel(tiny_config(use_llm=False), MEGC3)
+    model.fit(train)
+    assert model.experts == ["structure", "motion"]
+    acc = np.mean([p.label == c.sample.label for p, c in zip(model.predict(test), test)])
+    assert acc >= 0.75
+
+
+def test_no_llm_ablation_and_option_decision(data):
+    model = DeftModel(tiny_config(use_llm=False, use_structure=False, use_dynamic=False), MEGC3)
+    stats = model.fit(data[0])
+    assert model.llm is None and "stage2/lm" not in stats and "stage1/disentangle" not in stats
+    acc = np.mean([p.label == c.sample.label for p, c in zip(model.predict(data[1]), data[1])])
+    assert acc >= 0.75

@@ -1,0 +1,64 @@
+import numpy as np
+import torch
+
+from deftmer.model.experts import (REGION_FEATURES, DynamicTextureExpert, FrozenBackbone, MotionSemanticsExpert,
+                                   StructureExpert, image_to_unit, region_motion_features)
+from deftmer.unimer.facs import MODEL_AUS, REGION_NAMES
+
+
+def test_region_features_pool_flow_inside_each_mask():
+    flow = np.zeros((2, 8, 8), np.float32)
+    flow[0, :4] = 2.0          # u = 2 in the top half
+    flow[1, 4:] = -1.0         # v = -1 in the bottom half
+    strain = np.full((8, 8), 0.5, np.float32)
+    masks = np.zeros((3, 8, 8), bool)
+    masks[0, :4] = True
+    masks[1, 4:] = True        # masks[2] empty: a region not visible
+    f = region_motion_features(flow, strain, masks)
+    i = {n: k for k, n in enumerate(REGION_FEATURES)}
+    assert f.shape == (3, len(REGION_FEATURES))
+    assert f[0, i["mean_u"]] == 2.0 and f[0, i["mean_v"]] == 0.0 and f[0, i["mean_mag"]] == 2.0
+    assert f[1, i["mean_v"]] == -1.0 and f[1, i["mean_strain"]] == 0.5
+    assert np.all(f[2] == 0) and np.isfinite(f).all()
+
+
+def test_image_to_unit_ranges():
+    assert image_to_unit(np.full((2, 2, 3), 255, np.uint8), "face").max() == 1.0
+    d = image_to_unit(np.array([[[-1.0, 0.0, 1.0]]], np.float32), "diff")
+    assert np.allclose(d, [[[0.0, 0.5, 1.0]]])
+    y = image_to_unit(np.array([[[-5.0, 0.0, 5.0]]], np.float32), "dynamic")
+    assert y.min() == 0.0 and y.max() == 1.0
+
+
+def test_backbone_features_are_cached_by_content(monkeypatch):
+    bb = FrozenBackbone("efficientnet-lite0", image_size=32, tokens=4)
+    rng = np.random.default_rng(0)
+    imgs = [rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) for _ in range(3)]
+    first = bb.features(imgs, "face")
+    assert first.shape == (3, 4, 1280)
+    calls = []
+    orig = bb._encode
+    monkeypatch.setattr(bb, "_encode", lambda b: calls.append(len(b)) or orig(b))
+    again = bb.features([imgs[2].copy(), imgs[0]], "face")           # same pixels: no recompute
+    assert calls == [] and torch.equal(again[0], first[2])
+    bb.features([imgs[0]], "diff")                                     # other kind: computed
+    assert calls == [1]
+
+
+def test_expert_shapes_and_au_head():
+    s = StructureExpert(1280, 16)(torch.randn(2, 4, 1280))
+    d = DynamicTextureExpert(1280, 16)(torch.randn(2, 4, 1280), torch.randn(2, 4, 1280))
+    motion = MotionSemanticsExpert(16)
+    tokens, au = motion(torch.randn(2, len(REGION_NAMES), len(REGION_FEATURES)))
+    assert s.shape == (2, 4, 16) and d.shape == (2, 8, 16)
+    assert tokens.shape == (2, len(REGION_NAMES), 16) and au.shape == (2, len(MODEL_AUS))
+    assert motion.pool(tokens).shape == (2, 16)
+
+
+def test_motion_normalisation_is_fit_on_training_features():
+    m = MotionSemanticsExpert(8)
+    feats = torch.randn(50, len(REGION_NAMES), len(REGION_FEATURES)) * 3 + 7
+    m.set_normalisation(feats)
+    z = (feats - m.feat_mean) / m.feat_std
+    assert torch.allclose(z.mean(0), torch.zeros_like(z.mean(0)), atol=1e-4)
+    assert "feat_mean" in m.state_dict()   # saved with the weights

@@ -1,0 +1,60 @@
+import pytest
+import torch
+
+from deftmer.errors import ConfigError
+from deftmer.model.llm import add_lora, load_llm, tiny_llm, truncate_layers
+from deftmer.model.prompt import IGNORE, PromptBuilder
+
+
+def test_local_checkpoint_loads_through_the_user_path(tmp_path):
+    """A user's HF folder takes the same path as ours: save a tiny model + tokenizer, load it."""
+    src = tiny_llm(seed=3)
+    src.model.save_pretrained(tmp_path)
+    src.tokenizer.save_pretrained(tmp_path)
+    loaded = load_llm(str(tmp_path))
+    ids = torch.tensor([[1, 20, 300, 4000]])
+    with torch.no_grad():
+        assert torch.allclose(src.model(ids).logits, loaded.model(ids).logits, atol=1e-6)
+    assert all(not p.requires_grad for p in loaded.model.parameters())   # base frozen
+    assert loaded.source == str(tmp_path)
+
+
+def test_unknown_llm_is_a_one_line_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="local Hugging Face model folder"):
+        load_llm(str(tmp_path / "nope"))
+
+
+def test_lora_params_are_the_only_trainable_llm_params():
+    llm = load_llm("tiny")
+    model = add_lora(llm.model, rank=4, alpha=8, dropout=0.0, targets=["q_proj", "v_proj"])
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    assert any("q_proj" in n for n in trainable) and not any("k_proj" in n for n in trainable)
+
+
+def test_truncate_layers_keeps_the_first_n():
+    llm = tiny_llm()
+    first = llm.model.model.layers[0]
+    truncate_layers(llm.model, 1)
+    assert len(llm.model.model.layers) == 1 and llm.model.model.layers[0] is first
+    with pytest.raises(ConfigError):
+        truncate_layers(llm.model, 5)
+
+
+def test_prompt_labels_cover_answer_tokens_only():
+    llm = tiny_llm()
+    pb = PromptBuilder(llm.tokenizer)
+    emb = llm.model.get_input_embeddings()
+    experts = torch.randn(2, 5, llm.hidden_size)
+    q = [pb.query_ids("Emotion?"), pb.query_ids("Which AUs moved, and where?")]
+    a = [pb.answer_ids("Emotion: positive"), pb.answer_ids("AU12")]
+    asm = pb.assemble(emb, experts, q, a)
+    L = max(len(pb.prefix_ids) + 5 + len(q[i]) + len(a[i]) for i in range(2))
+    assert asm.embeds.shape == (2, L, llm.hidden_size)
+    for i in range(2):
+        n = len(pb.prefix_ids) + 5 + len(q[i]) + len(a[i])
+        assert asm.mask[i].sum() == n
+        assert asm.labels[i][asm.labels[i] != IGNORE].tolist() == a[i]
+        start = len(pb.prefix_ids)
+        assert torch.equal(asm.embeds[i, start:start + 5], experts[i])    # experts sit in the slot
+    assert a[0][-1] == pb.eos_id                                          # answers end the turn
