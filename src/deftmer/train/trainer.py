@@ -240,9 +240,9 @@ def _llm_phase(model: "DeftModel", data, rec_q, rec_a, rec_clip, opt, acc, phase
         opt.step()
         log.append({"phase": phase, "step": step, **{k_: v.item() for k_, v in losses.items()}})
         logger.debug("%s step %d: %s", phase, step, {k_: round(v.item(), 4) for k_, v in losses.items()})
-        report(phase, step + 1, steps)
         if ckpt is not None and (step + 1) % cfg.train.checkpoint_every == 0 and step + 1 < steps:
             ckpt.save(model, phase, step + 1, opt, log)
+        report(phase, step + 1, steps)
     net.eval()
     model.llm.model.eval()
 
