@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
             out = run_model_loso(cfg, ds, cache, args.work / "runs" / ds.name / m, m)
             rows.append([m, out.uf1, out.uar, out.accuracy, out.n_samples, out.n_folds, round(out.seconds, 1),
                          out.error or ""])
-        note = (f"{len(ds.labelled())} labelled clips, {len(ds.subjects())} subjects, class set "
+        note = (f"{len(ds.labelled())} labelled clips, {len(ds.subjects)} subjects, class set "
                 f"{ds.class_set.name}, flow {cfg.preprocess.flow}, LLM {cfg.model.llm}, seed {cfg.seed}; "
                 f"prepare {prep_s:.1f} s; {platform.processor() or platform.machine()}, {time.strftime('%Y-%m-%d')}")
         show_table(f"LOSO accuracy on {title}", ["model", "UF1", "UAR", "accuracy", "clips", "folds", "LOSO s", "error"],

@@ -63,7 +63,7 @@ def open_dataset(name: str, root: str | Path, cfg: ExperimentConfig) -> MEDatase
 
 def prepare(dataset: MEDataset, cache_dir: Path, cfg: ExperimentConfig, workers: int) -> float:
     """Fill the preprocessing cache for the labelled samples; returns the seconds it took."""
-    from deftmer.preprocess.cache import prepare_dataset
+    from deftmer.preprocess.runner import prepare_dataset
 
     t0 = time.perf_counter()
     prepare_dataset(dataset.labelled(), cache_dir, cfg.preprocess, workers=workers, progress=True)

@@ -22,7 +22,7 @@ from bench_setup import (ALL_MODELS, REFERENCE, ensure_synthme, experiment_confi
 def time_preprocess(root: str, cache: str, sets: list[str], flow: str, limit: int) -> dict:
     """Prepare up to ``limit`` clips with one flow method in this (single) process."""
     from deftmer.data.dataset import load_dataset
-    from deftmer.preprocess.cache import prepare_dataset
+    from deftmer.preprocess.runner import prepare_dataset
 
     cfg = experiment_config(None, [*sets, f"preprocess.flow={flow}"])
     samples = load_dataset("synthme", root).labelled()[:limit]

@@ -36,3 +36,16 @@ def test_ablation_builds_a_deft_model_with_its_flags():
     assert isinstance(model, deft.DeftModel)
     assert model.name == "deft-motion-only"
     assert (model.cfg.model.use_structure, model.cfg.model.use_dynamic, model.cfg.model.use_motion) == (False, False, True)
+
+
+def test_saved_ablation_loads_back_under_its_own_name(tmp_path):
+    deft = pytest.importorskip("deftmer.model.deft", reason="DEFT model (engineer E) not in this tree yet")
+    from deftmer.data.labels import MEGC3
+    from deftmer.model.api import create_model, load_model
+
+    model = create_model("deft-no-llm", load_config(None, ["model.llm=tiny"]), MEGC3)
+    model.build(["motion"])           # untrained weights are enough to check the folder round trip
+    model.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert isinstance(loaded, deft.DeftModel)
+    assert loaded.name == "deft-no-llm" and loaded.cfg.model.use_llm is False

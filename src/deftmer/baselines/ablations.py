@@ -7,11 +7,13 @@ experts (or the LLM) it is given differ. ``deft`` itself is registered by `deftm
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deftmer.data.labels import ClassSet
-from deftmer.model.api import MERModel, register_model
+from deftmer.model.api import MODEL_CARD, MERModel, register_model
 
 if TYPE_CHECKING:
     from deftmer.config import ExperimentConfig
@@ -59,11 +61,14 @@ def _factory(ablation: Ablation):
     return make
 
 
-def _load_deft(model_dir):
+def _load_ablation(model_dir: Path) -> MERModel:
+    """Load a saved ablation: a DEFT model folder whose card names the ablation."""
     from deftmer.model.deft import DeftModel
 
-    return DeftModel.load(model_dir)
+    model = DeftModel.load(model_dir)
+    model.name = json.loads((Path(model_dir) / MODEL_CARD).read_text())["model"]
+    return model
 
 
 for _ab in ABLATIONS:
-    register_model(_ab.name, _ab.description, loader=_load_deft)(_factory(_ab))
+    register_model(_ab.name, _ab.description, loader=_load_ablation)(_factory(_ab))
