@@ -110,10 +110,13 @@ class PrepareReport:
 
 
 def _init_worker() -> None:
-    """One OpenCV thread per worker process: the pool provides the parallelism (and determinism)."""
+    """One OpenCV thread per worker process (the pool is the parallelism); load the landmarker once."""
     import cv2
 
+    from deftmer.preprocess.face import get_landmarker
+
     cv2.setNumThreads(1)
+    get_landmarker()
 
 
 def prepare_one(sample: Sample, cache_dir: str, cfg: PreprocessConfig) -> SampleOutcome:

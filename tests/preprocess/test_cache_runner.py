@@ -1,0 +1,121 @@
+"""The cache: atomic per-sample files keyed by config, resumable runs, failures that do not stop a run."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import deftmer.preprocess.runner as runner
+from deftmer.data.sample import Sample
+from deftmer.errors import UserError
+from deftmer.preprocess import PreparedCache, PreprocessConfig, load_clip_inputs, prepare_dataset
+from deftmer.preprocess.cache import from_arrays, to_arrays
+from synthclips import make_clip
+
+CFG = PreprocessConfig(flow="dis", size=128, dynamic_image_frames=4)
+REGIONS = [("lip_corner_L", (1, -1)), ("brow_inner_R", (0, -1)), ("chin", (0, 1)), ("cheek_R", (0, -1))]
+
+
+def write_sample(root: Path, subject: str, clip: str, frames: list[np.ndarray], apex: int | None) -> Sample:
+    folder = root / subject / clip
+    folder.mkdir(parents=True)
+    paths = []
+    for i, f in enumerate(frames):
+        p = folder / f"img{i + 1}.png"
+        cv2.imwrite(str(p), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+        paths.append(p)
+    n = len(frames)
+    return Sample(dataset="toy", subject=subject, clip=clip, emotion="x", frames=tuple(paths),
+                  frame_numbers=tuple(range(1, n + 1)), onset=1, apex=None if apex is None else apex + 1,
+                  offset=n, label="x", problems=() if apex is not None else ("apex_missing",))
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory) -> list[Sample]:
+    root = tmp_path_factory.mktemp("toy")
+    samples = []
+    for k, (region, d) in enumerate(REGIONS):
+        clip = make_clip(region, d, n_frames=9, apex=4, seed=k)
+        samples.append(write_sample(root, f"s{k // 2}", f"c{k}", clip.frames, None if k == 3 else 4))
+    blank = [np.full((64, 64, 3), 128, np.uint8)] * 3
+    samples.append(write_sample(root, "s9", "noface", blank, 1))
+    return samples
+
+
+def assert_same(a, b) -> None:
+    da, db = to_arrays(a), to_arrays(b)
+    assert sorted(da) == sorted(db)
+    for k in da:
+        assert np.array_equal(da[k], db[k]), k
+
+
+def test_roundtrip_keeps_every_field(toy, tmp_path):
+    from deftmer.preprocess import prepare_sample
+
+    p = prepare_sample(toy[0], CFG)
+    q = from_arrays(to_arrays(p))
+    assert_same(p, q)
+    assert np.allclose(q.diff, p.diff) and q.head_motion == p.head_motion and q.meta == p.meta
+    cache = PreparedCache(tmp_path, CFG)
+    cache.save(toy[0], p)
+    assert cache.has(toy[0]) and not cache.has(toy[1])
+    assert_same(cache.load(toy[0]), p)
+    assert not list(cache.path_for(toy[0]).parent.glob("*.tmp"))
+    other = PreparedCache(tmp_path, CFG.model_copy(update={"flow": "farneback"}))
+    assert other.path_for(toy[0]) != cache.path_for(toy[0]) and not other.has(toy[0])
+
+
+def test_run_records_failures_and_goes_on(toy, tmp_path):
+    report = prepare_dataset(toy, tmp_path, CFG, workers=1, progress=False)
+    assert (report.total, report.computed, report.cached, report.failed) == (5, 4, 0, 1)
+    assert report.failures[0].sample_id == "toy/s9/noface" and "no face" in report.failures[0].reason
+    assert report.apex_spotted == 1
+    assert report.stage_seconds["flow"] > 0 and report.stage_seconds["write"] > 0
+    assert (Path(report.cache_dir) / "report.json").is_file()
+    # a second run finds everything done (the failure is remembered, not retried)
+    again = prepare_dataset(toy, tmp_path, CFG, workers=1, progress=False)
+    assert (again.computed, again.cached, again.failed) == (0, 4, 1)
+    clips = load_clip_inputs(toy, tmp_path, CFG)  # the failed sample is skipped with a warning
+    assert [c.id for c in clips] == [s.id for s in toy[:4]]
+    assert clips[0].prepared.roi_masks.shape == (17, 128, 128)
+
+
+def test_missing_samples_are_one_user_error(toy, tmp_path):
+    with pytest.raises(UserError, match=r"5 of 5 samples are not in the preprocessing cache.*deftmer prepare"):
+        load_clip_inputs(toy, tmp_path, CFG)
+
+
+def test_interrupted_run_resumes_to_the_same_cache(toy, tmp_path, monkeypatch):
+    full = tmp_path / "full"
+    prepare_dataset(toy, full, CFG, workers=1, progress=False)
+
+    part = tmp_path / "part"
+    real = runner.prepare_one
+    calls = {"n": 0}
+
+    def dying(*args, **kwargs):
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        calls["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "prepare_one", dying)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_dataset(toy, part, CFG, workers=1, progress=False)
+    monkeypatch.setattr(runner, "prepare_one", real)
+    cache_part, cache_full = PreparedCache(part, CFG), PreparedCache(full, CFG)
+    assert sum(cache_part.has(s) for s in toy) == 2
+    resumed = prepare_dataset(toy, part, CFG, workers=1, progress=False)
+    assert (resumed.cached, resumed.computed, resumed.failed) == (2, 2, 1)
+    for s in toy[:4]:
+        assert_same(cache_part.load(s), cache_full.load(s))
+
+
+@pytest.mark.slow
+def test_process_pool_gives_the_same_cache(toy, tmp_path):
+    one = prepare_dataset(toy, tmp_path / "one", CFG, workers=1, progress=False)
+    two = prepare_dataset(toy, tmp_path / "two", CFG, workers=2, progress=False)
+    assert (two.computed, two.failed) == (one.computed, one.failed) == (4, 1)
+    for s in toy[:4]:
+        assert_same(PreparedCache(tmp_path / "one", CFG).load(s), PreparedCache(tmp_path / "two", CFG).load(s))
