@@ -24,18 +24,24 @@ from deftmer.cli import commands_user  # noqa: F401,E402
 from deftmer.cli import commands_bench  # noqa: F401,E402
 
 
+def _say_interrupted(err_console) -> None:
+    err_console.print("[yellow]interrupted[/]: work already written is kept; run the same command again to resume")
+
+
 def main(argv: list[str] | None = None) -> None:
     from deftmer.utils.console import err_console
 
     try:
         rc = app(args=argv, standalone_mode=False)
         if isinstance(rc, int) and rc != 0:  # typer.Exit(code) is returned, not raised, here
+            if rc == 130:  # typer turns Ctrl-C (KeyboardInterrupt) into Exit(130)
+                _say_interrupted(err_console)
             sys.exit(rc)
     except UserError as e:
         err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        err_console.print("[yellow]interrupted[/]: work already written is kept; run the same command again to resume")
+        _say_interrupted(err_console)
         sys.exit(130)
     except ClickException as e:  # usage errors: bad option, missing argument
         e.show()
