@@ -119,3 +119,48 @@ def test_process_pool_gives_the_same_cache(toy, tmp_path):
     assert (two.computed, two.failed) == (one.computed, one.failed) == (4, 1)
     for s in toy[:4]:
         assert_same(PreparedCache(tmp_path / "one", CFG).load(s), PreparedCache(tmp_path / "two", CFG).load(s))
+
+
+def test_stored_maps_are_float16_within_precision_and_load_as_float32(toy, tmp_path):
+    from deftmer.preprocess import prepare_sample
+
+    p = prepare_sample(toy[0], CFG)
+    cache = PreparedCache(tmp_path, CFG)
+    cache.save(toy[0], p)
+    with np.load(cache.path_for(toy[0])) as z:
+        stored = {k: z[k] for k in z.files}
+        assert z.zip.getinfo("flow.npy").compress_type == 0  # uncompressed (the speed choice)
+    assert stored["flow"].dtype == np.float16 and stored["roi_masks_packed"].dtype == np.uint8
+    q = cache.load(toy[0])
+    assert q.flow.dtype == q.strain.dtype == q.dynamic.dtype == np.float32 and q.roi_masks.dtype == bool
+    assert np.array_equal(q.roi_masks, p.roi_masks) and np.array_equal(q.apex_face, p.apex_face)
+    moving = np.abs(p.flow) > 1e-3
+    assert moving.sum() > 1000
+    assert (np.abs(q.flow - p.flow)[moving] / np.abs(p.flow)[moving]).max() < 1e-3
+    assert np.abs(q.flow - p.flow).max() < 1e-3 * max(1.0, np.abs(p.flow).max())
+    assert np.abs(q.dynamic - p.dynamic).max() < 1e-3 and np.abs(q.strain - p.strain).max() < 1e-4
+
+
+def test_format_one_files_still_load(toy, tmp_path):
+    """Caches written before the float16 format (compressed float32, unpacked masks) stay readable."""
+    import io
+    import json
+
+    from deftmer.preprocess import prepare_sample
+    from deftmer.utils.io import atomic_write_bytes
+
+    p = prepare_sample(toy[1], CFG)
+    old = {"apex_face": p.apex_face, "onset_face": p.onset_face, "flow": p.flow, "strain": p.strain,
+           "dynamic": p.dynamic, "landmarks": p.landmarks, "roi_masks": p.roi_masks,
+           "head_motion": np.asarray(p.head_motion, np.float64),
+           "info": np.array(json.dumps({"format": 1, "sample_id": p.sample_id, "dataset": p.dataset,
+                                        "subject": p.subject, "label": p.label, "onset_index": p.onset_index,
+                                        "apex_index": p.apex_index, "apex_spotted": p.apex_spotted,
+                                        "flow_method": p.flow_method, "meta": p.meta}))}
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **old)
+    cache = PreparedCache(tmp_path, CFG)
+    atomic_write_bytes(cache.path_for(toy[1]), buf.getvalue())
+    q = cache.load(toy[1])
+    assert np.array_equal(q.flow, p.flow) and np.array_equal(q.roi_masks, p.roi_masks)
+    assert q.apex_index == p.apex_index and q.meta == p.meta

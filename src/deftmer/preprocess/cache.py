@@ -5,10 +5,17 @@ written atomically. The config hash is a folder, so a changed preprocessing conf
 fresh set (and the old one stays valid for its own config). A sample that failed (no face,
 unreadable frame) gets ``<clip>.failed.json`` with the reason instead, so a resumed run does
 not retry it and later stages can say why it is absent.
+
+Storage (format 2): an *uncompressed* ``.npz`` with the float maps (flow, strain, dynamic
+image) as float16 and the region masks bit-packed. zlib compression cost 35-55% of a DIS or
+Farneback run for ~25% smaller files; float16 keeps |error| <= 2^-11 relative (< 0.001 px on a
+2 px flow), far below optical-flow error. Loading returns the documented float32 / bool arrays,
+and reads format-1 files (compressed float32) unchanged.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -20,10 +27,12 @@ from deftmer.errors import UserError
 from deftmer.preprocess.config import PreprocessConfig
 from deftmer.preprocess.dynamic import difference_image
 from deftmer.preprocess.records import PreparedSample
-from deftmer.utils.io import atomic_save_npz, atomic_write_json, atomic_write_text
+from deftmer.utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+#: Float maps stored as float16 (loaded back as float32).
+HALF_FIELDS = ("flow", "strain", "dynamic")
 
 
 def _safe(part: str) -> str:
@@ -32,10 +41,12 @@ def _safe(part: str) -> str:
 
 
 def to_arrays(p: PreparedSample) -> dict[str, np.ndarray]:
-    """A PreparedSample as named arrays for ``np.savez`` (the difference image is derived, not stored)."""
+    """A PreparedSample as the named arrays stored in its file (the difference image is derived, not stored)."""
+    masks = np.asarray(p.roi_masks, bool)
     arrays: dict[str, np.ndarray] = {
-        "apex_face": p.apex_face, "flow": p.flow.astype(np.float32), "strain": p.strain.astype(np.float32),
-        "roi_masks": p.roi_masks.astype(bool),
+        "apex_face": p.apex_face,
+        "roi_masks_packed": np.packbits(masks, axis=-1),
+        "roi_masks_shape": np.asarray(masks.shape, np.int64),
         "head_motion": np.asarray(p.head_motion, np.float64),
         "info": np.array(json.dumps({
             "format": CACHE_FORMAT, "sample_id": p.sample_id, "dataset": p.dataset, "subject": p.subject,
@@ -43,26 +54,43 @@ def to_arrays(p: PreparedSample) -> dict[str, np.ndarray]:
             "apex_spotted": p.apex_spotted, "flow_method": p.flow_method, "meta": p.meta,
         }, sort_keys=True)),
     }
-    for name in ("onset_face", "dynamic", "landmarks"):
+    for name in ("flow", "strain", "onset_face", "dynamic", "landmarks"):
         value = getattr(p, name)
         if value is not None:
-            arrays[name] = value
+            arrays[name] = value.astype(np.float16) if name in HALF_FIELDS else value
     return arrays
 
 
+def _float32(a: np.ndarray | None) -> np.ndarray | None:
+    return None if a is None else a.astype(np.float32, copy=False)
+
+
 def from_arrays(arrays: dict[str, np.ndarray]) -> PreparedSample:
+    """The inverse of `to_arrays` (also reads format-1 files: float32 maps, unpacked masks)."""
     info = json.loads(str(arrays["info"]))
     onset = arrays.get("onset_face")
     apex = arrays["apex_face"]
+    if "roi_masks_packed" in arrays:
+        shape = tuple(int(x) for x in arrays["roi_masks_shape"])
+        masks = np.unpackbits(arrays["roi_masks_packed"], axis=-1, count=shape[-1]).astype(bool).reshape(shape)
+    else:
+        masks = arrays["roi_masks"].astype(bool)
     return PreparedSample(
         sample_id=info["sample_id"], dataset=info["dataset"], subject=info["subject"], label=info["label"],
-        apex_face=apex, flow=arrays["flow"], strain=arrays["strain"], roi_masks=arrays["roi_masks"],
+        apex_face=apex, flow=_float32(arrays["flow"]), strain=_float32(arrays["strain"]), roi_masks=masks,
         onset_face=onset, diff=difference_image(onset, apex) if onset is not None else None,
-        dynamic=arrays.get("dynamic"), landmarks=arrays.get("landmarks"),
+        dynamic=_float32(arrays.get("dynamic")), landmarks=arrays.get("landmarks"),
         onset_index=info["onset_index"], apex_index=info["apex_index"], apex_spotted=info["apex_spotted"],
         head_motion=tuple(float(x) for x in arrays["head_motion"]), flow_method=info["flow_method"],
         meta=dict(info["meta"]),
     )
+
+
+def encode_npz(arrays: dict[str, np.ndarray]) -> bytes:
+    """Uncompressed ``.npz`` bytes (see the module docstring for why not compressed)."""
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
 
 
 class PreparedCache:
@@ -104,7 +132,7 @@ class PreparedCache:
             raise UserError(f"cache file {path} is corrupt ({e}); delete it and run `deftmer prepare` again") from None
 
     def save(self, sample: Sample, prepared: PreparedSample) -> None:
-        atomic_save_npz(self.path_for(sample), **to_arrays(prepared))
+        atomic_write_bytes(self.path_for(sample), encode_npz(to_arrays(prepared)))
         self.failure_path(sample).unlink(missing_ok=True)
 
     def save_failure(self, sample: Sample, reason: str) -> None:

@@ -26,6 +26,9 @@ class PreprocessConfig(BaseModel):
         "missing", description="spot the apex when the annotation lacks/flags it, or for every clip")
     flowpack_max_flow: float = Field(
         1.0, gt=0.0, description="flowpack PNGs: |u|,|v| in px (at 28 px) that a channel value of 0 or 255 stands for")
+    flowpack_landmarks: Literal["detect", "template"] = Field(
+        "detect", description="flowpack apex faces: MediaPipe landmarks with the template layout as fallback when no "
+        "face is found ('detect'), or the template for every sample ('template': identical regions everywhere)")
 
     def cache_hash(self) -> str:
         blob = json.dumps(self.model_dump(), sort_keys=True).encode()

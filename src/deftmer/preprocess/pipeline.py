@@ -7,13 +7,9 @@ code path serves dataset samples (`prepare_sample`) and a user's in-memory video
 
 from __future__ import annotations
 
-import contextlib
 import json
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
-import cv2
 import numpy as np
 
 from deftmer.data.frames import read_frame
@@ -24,36 +20,17 @@ from deftmer.preprocess.config import PreprocessConfig
 from deftmer.preprocess.dynamic import difference_image, dynamic_image, sample_indices
 from deftmer.preprocess.face import NoFaceError, align_from_landmarks, get_landmarker
 from deftmer.preprocess.flow import compute_flow, optical_strain, remove_head_motion
+from deftmer.preprocess.flowpack import decode_flowpack_flow, prepare_flowpack  # noqa: F401 (re-exported)
 from deftmer.preprocess.records import PreparedSample
 from deftmer.preprocess.rois import roi_masks, stable_mask
+from deftmer.preprocess.timing import STAGES, StageTimer  # noqa: F401 (re-exported for the runner)
 from deftmer.unimer.facs import REGION_NAMES
-
-#: Stages timed for the report, in pipeline order ("write" is timed by the cache runner).
-STAGES: tuple[str, ...] = ("decode", "landmarks", "align", "apex", "flow", "strain", "regions", "dynamic", "write")
 
 #: Annotation problems (data layer's `Problem.kind`) that make an annotated apex untrustworthy.
 APEX_PROBLEMS = ("apex_missing", "apex_outside_interval", "apex_flagged", "apex_equals_onset")
 
 #: Regions whose motion counts for apex spotting: all but the upper eyelids (blinks).
 SPOTTING_REGIONS = [i for i, n in enumerate(REGION_NAMES) if not n.startswith("upper_lid")]
-
-#: Side of the flow PNGs in MEGC-style flowpacks.
-FLOWPACK_SIDE = 28
-
-
-class StageTimer:
-    """Accumulates wall time per stage (seconds) for the preprocessing report."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {s: 0.0 for s in STAGES}
-
-    @contextlib.contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
 
 
 def _apex_untrusted(sample: Sample) -> bool:
@@ -68,7 +45,7 @@ def prepare_sample(sample: Sample, cfg: PreprocessConfig, timer: StageTimer | No
     """
     timer = timer or StageTimer()
     if not sample.has_frames:
-        return _prepare_flowpack(sample, cfg, timer)
+        return prepare_flowpack(sample, cfg, timer)
     n = len(sample.frames)
     onset = sample.frame_index(sample.onset) if sample.onset is not None else 0
     offset = sample.frame_index(sample.offset) if sample.offset is not None else n - 1
@@ -165,51 +142,6 @@ def _prepare_clip(get: Callable[[int], np.ndarray], onset: int, apex: int | None
         onset_face=onset_face, diff=diff, dynamic=dyn, landmarks=aligned_landmarks,
         onset_index=onset, apex_index=apex, apex_spotted=spotted, head_motion=head,
         flow_method=cfg.flow,
-        meta={"alignment": json.dumps(np.round(alignment.matrix, 6).tolist()),
+        meta={"landmarks": "detected", "alignment": json.dumps(np.round(alignment.matrix, 6).tolist()),
               "alignment_scale": f"{alignment.scale:.6f}"},
-    )
-
-
-def decode_flowpack_flow(rgb: np.ndarray, max_flow: float) -> tuple[np.ndarray, np.ndarray]:
-    """Flow and strain from a flowpack PNG (channels u, v, strain, each scaled to 0..255).
-
-    Assumed de-scaling (flowpacks do not record their scale): 127.5 is zero motion and
-    0 / 255 stand for -max_flow / +max_flow px at the PNG's own size; strain is channel/255
-    in relative units.
-    """
-    x = rgb.astype(np.float32)
-    uv = (x[..., :2] - 127.5) / 127.5 * max_flow
-    return np.moveaxis(uv, -1, 0).copy(), (x[..., 2] / 255.0).astype(np.float32)
-
-
-def _prepare_flowpack(sample: Sample, cfg: PreprocessConfig, timer: StageTimer) -> PreparedSample:
-    if sample.apex_image is None or sample.flow_image is None:
-        raise UserError(f"{sample.id}: the sample has neither frames nor a flowpack apex image + flow image; "
-                        "check the dataset layout")
-    size = cfg.size
-    with timer.stage("decode"):
-        apex_rgb = read_frame(Path(sample.apex_image))
-        flow_rgb = read_frame(Path(sample.flow_image))
-    with timer.stage("align"):
-        apex_face = cv2.resize(apex_rgb, (size, size), interpolation=cv2.INTER_CUBIC if apex_rgb.shape[0] < size
-                               else cv2.INTER_AREA)
-    with timer.stage("landmarks"):
-        landmarks = get_landmarker().detect(apex_face)
-    if landmarks is None:
-        raise NoFaceError(f"{sample.id}: no face found in the flowpack apex image ({sample.apex_image}); "
-                          "the AU regions need one")
-    with timer.stage("flow"):
-        uv, strain_small = decode_flowpack_flow(flow_rgb, cfg.flowpack_max_flow)
-        h, w = flow_rgb.shape[:2]
-        u = cv2.resize(uv[0], (size, size), interpolation=cv2.INTER_LINEAR) * (size / w)
-        v = cv2.resize(uv[1], (size, size), interpolation=cv2.INTER_LINEAR) * (size / h)
-        flow = np.stack([u, v]).astype(np.float32)
-    with timer.stage("strain"):
-        strain = cv2.resize(strain_small, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-    with timer.stage("regions"):
-        masks = roi_masks(landmarks, size)
-    return PreparedSample(
-        sample_id=sample.id, dataset=sample.dataset, subject=sample.subject, label=sample.label,
-        apex_face=apex_face, flow=flow, strain=strain, roi_masks=masks, landmarks=landmarks,
-        flow_method="flowpack", meta={"flowpack_flow_side": str(FLOWPACK_SIDE)},
     )

@@ -35,6 +35,7 @@ class SampleOutcome:
     seconds: dict[str, float] = field(default_factory=dict)
     head_motion: tuple[float, float] = (0.0, 0.0)
     apex_spotted: bool = False
+    landmarks: str = ""  # "detected" / "template" (flowpack fallback)
 
 
 @dataclass
@@ -58,6 +59,7 @@ class PrepareReport:
     stage_seconds: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
     wall_seconds: float = 0.0
     apex_spotted: int = 0
+    template_landmarks: int = 0  # flowpack samples whose regions use the template layout (no face detected)
     head_motion_mean_px: float = 0.0
     head_motion_max_px: float = 0.0
     interrupted: bool = False
@@ -84,10 +86,11 @@ class PrepareReport:
         from rich.table import Table
 
         t = Table(title=f"deftmer prepare - {self.flow}, {self.workers} worker(s), cache {self.config_hash}")
-        for col in ("samples", "computed", "from cache", "failed", "apex spotted", "head motion mean/max px",
-                    "wall s", "clips/s"):
+        for col in ("samples", "computed", "from cache", "failed", "apex spotted", "template landmarks",
+                    "head motion mean/max px", "wall s", "clips/s"):
             t.add_column(col, justify="right")
         t.add_row(str(self.total), str(self.computed), str(self.cached), str(self.failed), str(self.apex_spotted),
+                  str(self.template_landmarks),
                   f"{self.head_motion_mean_px:.2f} / {self.head_motion_max_px:.2f}", f"{self.wall_seconds:.1f}",
                   f"{self.clips_per_second:.2f}")
         console.print(t)
@@ -130,7 +133,8 @@ def prepare_one(sample: Sample, cache_dir: str, cfg: PreprocessConfig) -> Sample
         return SampleOutcome(sample.id, False, str(e), timer.seconds)
     with timer.stage("write"):
         cache.save(sample, prepared)
-    return SampleOutcome(sample.id, True, "", timer.seconds, prepared.head_motion, prepared.apex_spotted)
+    return SampleOutcome(sample.id, True, "", timer.seconds, prepared.head_motion, prepared.apex_spotted,
+                         prepared.meta.get("landmarks", ""))
 
 
 def prepare_dataset(samples: list[Sample], cache_dir: str | Path, cfg: PreprocessConfig, workers: int = 2,
@@ -168,6 +172,7 @@ def prepare_dataset(samples: list[Sample], cache_dir: str | Path, cfg: Preproces
         if o.ok:
             report.computed += 1
             report.apex_spotted += int(o.apex_spotted)
+            report.template_landmarks += int(o.landmarks == "template")
             heads.append((o.head_motion[0] ** 2 + o.head_motion[1] ** 2) ** 0.5)
         else:
             report.failures.append(Failure(o.sample_id, o.reason))
@@ -194,6 +199,9 @@ def prepare_dataset(samples: list[Sample], cache_dir: str | Path, cfg: Preproces
         report.save(cache.dir / "report.json")
     for f in report.failures:
         logger.warning(f"failed: {f.sample_id}: {f.reason}")
+    if report.template_landmarks:
+        logger.warning(f"{report.template_landmarks} apex face(s) had no face MediaPipe could find; their AU regions "
+                       "use the template layout (meta 'landmarks' = 'template')")
     return report
 
 

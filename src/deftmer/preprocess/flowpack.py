@@ -1,0 +1,98 @@
+"""Flowpack samples (no frames): the release's apex face and flow map, passed through.
+
+Frame of reference: a flowpack release already cropped and aligned each apex face and
+computed its flow in that crop's own frame. Both stay in that frame, only resized to the
+configured size; nothing is re-aligned. Warping the image by an eye alignment without
+warping the flow identically (or warping the coarse 28 px flow by a different transform)
+would put the motion on the wrong anatomy. So flowpack samples are *not* in the eye-aligned
+layout of frame-based datasets; their AU regions come from landmarks in the crop's frame:
+MediaPipe's when it finds the face, otherwise the shipped template layout
+(`face_template`). ``meta["landmarks"]`` records which ("detected" / "template").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from deftmer.data.frames import read_frame
+from deftmer.data.sample import Sample
+from deftmer.errors import UserError
+from deftmer.preprocess.config import PreprocessConfig
+from deftmer.preprocess.face import get_landmarker
+from deftmer.preprocess.face_template import template_landmarks
+from deftmer.preprocess.records import PreparedSample
+from deftmer.preprocess.rois import roi_masks
+from deftmer.preprocess.timing import StageTimer
+
+#: ``meta["landmarks"]`` values: where a sample's region landmarks came from.
+LANDMARKS_DETECTED = "detected"
+LANDMARKS_TEMPLATE = "template"
+
+
+def decode_flowpack_flow(rgb: np.ndarray, max_flow: float) -> tuple[np.ndarray, np.ndarray]:
+    """Flow (2, h, w) and strain (h, w) from a flowpack PNG (channels u, v, strain, each 0..255).
+
+    Assumed de-scaling (flowpacks do not record their scale): 127.5 is zero motion and
+    0 / 255 stand for -max_flow / +max_flow px at the PNG's own size, in image axes (u > 0
+    rightwards, v > 0 downwards); strain is channel/255 in relative units.
+    """
+    x = rgb.astype(np.float32)
+    uv = (x[..., :2] - 127.5) / 127.5 * max_flow
+    return np.moveaxis(uv, -1, 0).copy(), (x[..., 2] / 255.0).astype(np.float32)
+
+
+def resize_flow(flow: np.ndarray, size: int) -> np.ndarray:
+    """Flow (2, h, w) resampled to (2, size, size), vectors rescaled to the new pixel size."""
+    h, w = flow.shape[1:]
+    u = cv2.resize(flow[0], (size, size), interpolation=cv2.INTER_LINEAR) * (size / w)
+    v = cv2.resize(flow[1], (size, size), interpolation=cv2.INTER_LINEAR) * (size / h)
+    return np.stack([u, v]).astype(np.float32)
+
+
+def flowpack_landmarks(apex_face: np.ndarray, mode: str) -> tuple[np.ndarray, str]:
+    """Landmarks on an already-cropped apex face and where they came from.
+
+    ``mode`` "detect": MediaPipe, falling back to the template when no face is found (a
+    flowpack image is a face by construction, and a tight crop often defeats the detector);
+    "template": always the template, so every sample's regions are identical.
+    """
+    h, w = apex_face.shape[:2]
+    if mode == "detect":
+        found = get_landmarker().detect(apex_face)
+        if found is not None:
+            return found, LANDMARKS_DETECTED
+    return template_landmarks(w, h), LANDMARKS_TEMPLATE
+
+
+def prepare_flowpack(sample: Sample, cfg: PreprocessConfig, timer: StageTimer | None = None) -> PreparedSample:
+    """A flowpack sample as a `PreparedSample` in its crop's frame (no onset face, no dynamic image)."""
+    timer = timer or StageTimer()
+    if sample.apex_image is None or sample.flow_image is None:
+        raise UserError(f"{sample.id}: the sample has neither frames nor a flowpack apex image + flow image; "
+                        "check the dataset layout with `deftmer check-data`")
+    size = cfg.size
+    with timer.stage("decode"):
+        apex_rgb = read_frame(Path(sample.apex_image))
+        flow_rgb = read_frame(Path(sample.flow_image))
+    with timer.stage("align"):
+        shrink = apex_rgb.shape[0] >= size and apex_rgb.shape[1] >= size
+        apex_face = cv2.resize(apex_rgb, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+    with timer.stage("landmarks"):
+        landmarks, source = flowpack_landmarks(apex_face, cfg.flowpack_landmarks)
+    with timer.stage("flow"):
+        uv, strain_small = decode_flowpack_flow(flow_rgb, cfg.flowpack_max_flow)
+        flow = resize_flow(uv, size)
+    with timer.stage("strain"):
+        strain = cv2.resize(strain_small, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    with timer.stage("regions"):
+        masks = roi_masks(landmarks, size)
+    h, w = flow_rgb.shape[:2]
+    return PreparedSample(
+        sample_id=sample.id, dataset=sample.dataset, subject=sample.subject, label=sample.label,
+        apex_face=apex_face, flow=flow, strain=strain, roi_masks=masks, landmarks=landmarks.astype(np.float32),
+        flow_method="flowpack",
+        meta={"flowpack_flow_side": f"{w}x{h}", "landmarks": source, "frame": "flowpack_crop"},
+    )
