@@ -42,3 +42,56 @@ def test_synthme_loso_end_to_end(tmp_path: Path, capsys):
     capsys.readouterr()
     _run(["evaluate", str(run)])
     assert f"{m['uf1']:.4f}" in capsys.readouterr().out
+
+
+FLOWPACK_CODES = {"negative": 0, "positive": 1, "surprise": 2}
+
+
+def _write_flowpack_from_cache(root: Path, cache: Path, synth_root: Path, sets: list[str]) -> None:
+    """A flow pack in the STSTNet/HTNet release layout made from prepared SynthME clips: the
+    aligned apex face as the apex JPEG and the flow at 28x28 as the u/v/strain PNG, encoded
+    with the de-scaling `deftmer.preprocess.pipeline.decode_flowpack_flow` assumes."""
+    import cv2
+    import numpy as np
+
+    from deftmer.config import load_config
+    from deftmer.data import load_dataset
+    from deftmer.data.labels import MEGC3
+    from deftmer.preprocess.cache import PreparedCache
+
+    cfg = load_config(None, [s for s in sets if s != "--set"])
+    pc = PreparedCache(cache, cfg.preprocess)
+    lines = ["dataset,sub,filename_o,label,apex,imagename,sub_filename"]
+    max_flow = 4.0
+    for s in load_dataset("synthme", synth_root).labelled():
+        p = pc.load(s)
+        size = p.flow.shape[-1]
+        uv = np.stack([cv2.resize(c, (28, 28), interpolation=cv2.INTER_AREA) * 28 / size for c in p.flow], -1)
+        rgb = np.clip(np.concatenate([127.5 + uv / max_flow * 127.5, np.zeros((28, 28, 1))], -1), 0, 255)
+        img = f"{s.subject}_{s.clip}.jpg"
+        (root / "datasets" / "STSNet_whole_norm_u_v_os").mkdir(parents=True, exist_ok=True)
+        (root / "datasets" / "combined_datasets_whole").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / "datasets" / "STSNet_whole_norm_u_v_os" / f"{s.subject}_{s.clip} .png"),
+                    rgb.astype(np.uint8)[..., ::-1])
+        face = cv2.resize(p.apex_face, (224, 224), interpolation=cv2.INTER_CUBIC)
+        cv2.imwrite(str(root / "datasets" / "combined_datasets_whole" / img), face[..., ::-1])
+        lines.append(f"casme2,{s.subject},{s.clip},{FLOWPACK_CODES[MEGC3.map(s.emotion)]},,{img},")
+    (root / "combined_3_class2_for_optical_flow.csv").write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.slow
+def test_flowpack_loso_runs_unchanged(tmp_path: Path, capsys):
+    """The same `deftmer loso` command on a flow pack (apex image + flow only, no onset frame)."""
+    synth, cache, pack, pack_cache, run = (tmp_path / n for n in ("synth", "cache", "pack", "pack_cache", "run"))
+    sets = ["--set", "preprocess.flow=dis", "--set", "preprocess.size=128"]
+    _run(["synth", str(synth), "--subjects", "4", "--clips-per-subject", "3", "--size", "128", "--seed", "1",
+          "--classes", "happiness,disgust,surprise"])
+    _run(["prepare", "--dataset", "synthme", "--root", str(synth), "--cache", str(cache), "--workers", "1", *sets])
+    _write_flowpack_from_cache(pack, cache, synth, sets)
+    _run(["prepare", "--dataset", "flowpack", "--root", str(pack), "--cache", str(pack_cache), "--workers", "1", *sets])
+    _run(["loso", "--dataset", "flowpack", "--root", str(pack), "--cache", str(pack_cache), "--out", str(run),
+          "--model", "mdmo-svm", *sets])
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["dataset"] == "flowpack" and m["class_set"] == "megc3"
+    assert m["complete"] and m["n_folds"] == 4 and m["n_samples"] == 12
+    assert m["uf1"] > 0.4     # 3 classes: chance about 0.33
