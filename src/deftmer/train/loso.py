@@ -293,7 +293,9 @@ def run_loso(cfg: ExperimentConfig, dataset: MEDataset, cache_dir: Path, run_dir
     if rank == 0:
         _check_run_card(run_dir, identity)
         atomic_write_json(run_dir / RUN_CARD, {**identity, "folds": [f.name for f in all_folds]})
-        save_config(cfg, run_dir / "config.yaml")
+        # the run's config, not this job's: which folds a job ran is not part of it
+        save_config(cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"folds": None})}, deep=True),
+                    run_dir / "config.yaml")
     barrier()
 
     # share out the folds still to do (not all folds), so resumed runs stay balanced
