@@ -301,7 +301,7 @@ def run_loso(cfg: ExperimentConfig, dataset: MEDataset, cache_dir: Path, run_dir
     # share out the folds still to do (not all folds), so resumed runs stay balanced
     skipped = [f.name for f in chosen if resume and fold_is_done(run_dir, f.name)]
     todo = [f for f in chosen if f.name not in skipped][rank::world]
-    if skipped:
+    if skipped and rank == 0:
         logger.info(f"resuming: {len(skipped)} fold(s) already done, {len(todo)} to run")
     run_cfg = cfg
     if world > 1:
