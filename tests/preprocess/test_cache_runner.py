@@ -67,8 +67,9 @@ def test_roundtrip_keeps_every_field(toy, tmp_path):
 
 
 def test_run_records_failures_and_goes_on(toy, tmp_path):
-    report = prepare_dataset(toy, tmp_path, CFG, workers=1, progress=False)
+    report = prepare_dataset(toy, tmp_path, CFG, workers=2, progress=False)
     assert (report.total, report.computed, report.cached, report.failed) == (5, 4, 0, 1)
+    assert (report.workers_requested, report.workers) == (2, 1)  # 5 clips do not repay a second process
     assert report.failures[0].sample_id == "toy/s9/noface" and "no face" in report.failures[0].reason
     assert report.apex_spotted == 1
     assert report.stage_seconds["flow"] > 0 and report.stage_seconds["write"] > 0
@@ -79,6 +80,14 @@ def test_run_records_failures_and_goes_on(toy, tmp_path):
     clips = load_clip_inputs(toy, tmp_path, CFG)  # the failed sample is skipped with a warning
     assert [c.id for c in clips] == [s.id for s in toy[:4]]
     assert clips[0].prepared.roi_masks.shape == (17, 128, 128)
+
+
+def test_workers_are_started_only_when_the_clips_repay_them():
+    assert runner.effective_workers(2, 5, "dis") == 1
+    assert runner.effective_workers(2, 442, "dis") == 2
+    assert runner.effective_workers(8, 100, "dis") == 2 and runner.effective_workers(8, 100, "tvl1") == 8
+    assert runner.effective_workers(4, 3, "tvl1", min_clips_per_worker=1) == 3
+    assert runner.effective_workers(1, 1000, "tvl1") == 1
 
 
 def test_missing_samples_are_one_user_error(toy, tmp_path):
@@ -115,8 +124,8 @@ def test_interrupted_run_resumes_to_the_same_cache(toy, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_process_pool_gives_the_same_cache(toy, tmp_path):
     one = prepare_dataset(toy, tmp_path / "one", CFG, workers=1, progress=False)
-    two = prepare_dataset(toy, tmp_path / "two", CFG, workers=2, progress=False)
-    assert (two.computed, two.failed) == (one.computed, one.failed) == (4, 1)
+    two = prepare_dataset(toy, tmp_path / "two", CFG, workers=2, progress=False, min_clips_per_worker=1)
+    assert two.workers == 2 and (two.computed, two.failed) == (one.computed, one.failed) == (4, 1)
     for s in toy[:4]:
         assert_same(PreparedCache(tmp_path / "one", CFG).load(s), PreparedCache(tmp_path / "two", CFG).load(s))
 

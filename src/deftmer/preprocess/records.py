@@ -2,6 +2,8 @@
 
 All images are in the aligned face frame (``size`` x ``size``, eyes at fixed positions), so
 region k of every sample covers the same anatomy (see ``deftmer.unimer.facs.REGIONS``).
+Exception: flowpack samples stay in their release's own crop frame (image and flow together,
+never re-aligned); their regions come from landmarks in that frame (``meta["landmarks"]``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ class PreparedSample:
       strain       float32 (S, S): optical strain magnitude
       diff         float32 (S, S, 3) apex - onset in [-1, 1], or None (flowpack)
       dynamic      float32 (S, S, 3) dynamic image by approximate rank pooling, or None
-      landmarks    float32 (N, 2) in aligned pixel coords (N = 478 for MediaPipe), or None
+      landmarks    float32 (N, 2) in aligned pixel coords (N = 478 for MediaPipe), or None;
+                   flowpack: crop pixel coords, detected or the template layout
       roi_masks    bool (R, S, S)
     """
 

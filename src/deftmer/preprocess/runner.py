@@ -25,6 +25,19 @@ from deftmer.utils.console import console, logger, make_progress
 from deftmer.utils.io import atomic_write_json
 
 
+#: Clips each pool worker must get before starting it pays off. A spawned worker costs about
+#: 1 CPU-s (interpreter, imports, landmarker; 5-6 s wall on a busy 2-core box) against about
+#: 0.07 CPU-s per clip with DIS/Farneback and 0.28 with TV-L1 (benchmarks/results/preprocess.md);
+#: the thresholds ask for roughly 3x the start-up in work.
+MIN_CLIPS_PER_WORKER: dict[str, int] = {"dis": 40, "farneback": 40, "tvl1": 10}
+
+
+def effective_workers(requested: int, clips: int, flow: str, min_clips_per_worker: int | None = None) -> int:
+    """Workers actually started: fewer than requested when the run is too short to repay them."""
+    per_worker = MIN_CLIPS_PER_WORKER.get(flow, 10) if min_clips_per_worker is None else max(1, min_clips_per_worker)
+    return max(1, min(requested, clips // per_worker))
+
+
 @dataclass
 class SampleOutcome:
     """What one worker reports back about one sample."""
@@ -51,7 +64,8 @@ class PrepareReport:
     cache_dir: str
     config_hash: str
     flow: str
-    workers: int
+    workers: int  # started (see `effective_workers`)
+    workers_requested: int = 1
     total: int = 0
     computed: int = 0
     cached: int = 0
@@ -112,8 +126,9 @@ class PrepareReport:
             console.print(ft)
 
 
-def _init_worker() -> None:
-    """One OpenCV thread per worker process (the pool is the parallelism); load the landmarker once."""
+def init_worker() -> None:
+    """Start-up of a pool worker, run once per process (not per sample): one OpenCV thread (the
+    pool is the parallelism) and the MediaPipe landmarker loaded once."""
     import cv2
 
     from deftmer.preprocess.face import get_landmarker
@@ -138,10 +153,13 @@ def prepare_one(sample: Sample, cache_dir: str, cfg: PreprocessConfig) -> Sample
 
 
 def prepare_dataset(samples: list[Sample], cache_dir: str | Path, cfg: PreprocessConfig, workers: int = 2,
-                    progress: bool = True, retry_failed: bool = False) -> PrepareReport:
+                    progress: bool = True, retry_failed: bool = False,
+                    min_clips_per_worker: int | None = None) -> PrepareReport:
     """Prepare every sample not yet cached; returns (and saves as ``report.json``) the run's report.
 
-    ``workers`` > 1 uses a process pool (spawned processes, one landmarker each). Ctrl-C keeps
+    ``workers`` > 1 uses a process pool (spawned processes, started once, one landmarker each),
+    but only as many workers as the clips to do repay (``min_clips_per_worker`` each, default
+    per flow method from `MIN_CLIPS_PER_WORKER`); the report says how many ran. Ctrl-C keeps
     every finished file; running again resumes. Samples recorded as failed are skipped unless
     ``retry_failed``.
     """
@@ -153,8 +171,8 @@ def prepare_dataset(samples: list[Sample], cache_dir: str | Path, cfg: Preproces
     cache = PreparedCache(cache_dir, cfg)
     cache.dir.mkdir(parents=True, exist_ok=True)
     cache.write_config()
-    report = PrepareReport(cache_dir=str(cache.dir), config_hash=cfg.cache_hash(), flow=cfg.flow, workers=workers,
-                           total=len(samples))
+    report = PrepareReport(cache_dir=str(cache.dir), config_hash=cfg.cache_hash(), flow=cfg.flow, workers=1,
+                           workers_requested=workers, total=len(samples))
     todo: list[Sample] = []
     for s in samples:
         if cache.has(s):
@@ -163,6 +181,10 @@ def prepare_dataset(samples: list[Sample], cache_dir: str | Path, cfg: Preproces
             report.failures.append(Failure(s.id, reason))
         else:
             todo.append(s)
+    report.workers = effective_workers(workers, len(todo), cfg.flow, min_clips_per_worker)
+    if report.workers < workers and len(todo) > 1:
+        logger.info(f"{len(todo)} clips to prepare: using {report.workers} of {workers} workers (a worker's start-up "
+                    f"is repaid from about {MIN_CLIPS_PER_WORKER.get(cfg.flow, 10)} {cfg.flow} clips each)")
     heads: list[float] = []
     t0 = time.perf_counter()
 
@@ -181,13 +203,13 @@ def prepare_dataset(samples: list[Sample], cache_dir: str | Path, cfg: Preproces
     try:
         with bar if progress else contextlib.nullcontext():
             task = bar.add_task(f"prepare ({cfg.flow})", total=len(todo)) if progress else None
-            if workers == 1 or len(todo) <= 1:
+            if report.workers == 1:
                 for s in todo:
                     collect(prepare_one(s, str(cache.root), cfg))
                     if task is not None:
                         bar.advance(task)
             else:
-                _run_pool(todo, str(cache.root), cfg, workers, collect, bar if progress else None, task)
+                _run_pool(todo, str(cache.root), cfg, report.workers, collect, bar if progress else None, task)
     except KeyboardInterrupt:
         report.interrupted = True
         raise
@@ -205,9 +227,15 @@ def prepare_dataset(samples: list[Sample], cache_dir: str | Path, cfg: Preproces
     return report
 
 
+def start_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of spawned workers (no MediaPipe/OpenCV threads inherited from the parent), each
+    started once with `init_worker`; samples are then fed to the same processes one by one."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=init_worker)
+
+
 def _run_pool(todo: list[Sample], root: str, cfg: PreprocessConfig, workers: int, collect, bar, task) -> None:
-    ctx = multiprocessing.get_context("spawn")  # no inherited MediaPipe/OpenCV threads from the parent
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx, initializer=_init_worker)
+    pool = start_pool(min(workers, len(todo)))
     try:
         pending: set[Future] = set()
         queue = iter(todo)
