@@ -31,7 +31,7 @@ class ModelConfig(BaseModel):
     lora_targets: list[str] = ["q_proj", "v_proj"]
     # class decision: the classification head, LLM option likelihoods, or both (mean log-prob)
     decision: Literal["head", "options", "hybrid"] = "head"
-    max_answer_tokens: int = 48        # training answers are cut to this many tokens
+    max_answer_tokens: int = 32        # training answers are cut to this many tokens
     explain_max_tokens: int = 80       # generation length for explain=True
     au_weight: float = 0.5             # auxiliary AU head loss weight
     lm_weight: float = 1.0             # answer-token language-model loss weight

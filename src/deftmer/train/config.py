@@ -20,7 +20,8 @@ class TrainConfig(BaseModel):
     # data sharding). The LOSO runner sets it when it spreads whole folds over processes.
     data_parallel: bool = True
     # stage 1b: projectors aligned on answer tokens with the LLM frozen (steps, not epochs)
-    stage1_llm_steps: int = 2
+    stage1_llm_steps: int = 1
     # stage 2 (LoRA + projectors on Uni-MER records) runs stage2_epochs, capped at this many steps
-    stage2_max_steps: int = 8
+    stage2_max_steps: int = 6
+    llm_batch_size: int = 8            # records per LLM step (each costs a pass through the LLM)
     checkpoint_every: int = 4          # stage-2 steps between resumable checkpoints

@@ -212,7 +212,7 @@ def train_deft(model: "DeftModel", train: list["ClipInputs"], progress: Progress
         start = done_step if done_phase == "stage2" else 0
         if done_phase == "stage2" and resume is not None and resume["optimizer"] is not None:
             opt.load_state_dict(resume["optimizer"])
-        steps = min(tc.stage2_max_steps, max(1, tc.stage2_epochs * max(1, len(records) // bs)))
+        steps = min(tc.stage2_max_steps, max(1, tc.stage2_epochs * max(1, len(records) // tc.llm_batch_size)))
         if start < steps:
             _llm_phase(model, data, rec_q, rec_a, rec_clip, opt, acc, "stage2", 3, steps, with_experts=True,
                        log=log, report=report, start=start, ckpt=ckpt)
@@ -231,7 +231,7 @@ def _llm_phase(model: "DeftModel", data, rec_q, rec_a, rec_clip, opt, acc, phase
     """Steps over shuffled instruction records: answer-token loss (+ expert losses in stage 2)."""
     cfg = model.cfg
     net = model.net
-    bs = min(cfg.train.batch_size, len(rec_q))
+    bs = min(cfg.train.llm_batch_size, len(rec_q))
     per_epoch = max(1, len(rec_q) // bs)
     net.train()
     model.llm.model.train()
