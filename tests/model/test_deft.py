@@ -81,7 +81,8 @@ def test_explain_generates_and_parses_text(trained, data):
     model, _ = trained
     preds = model.predict(data[1][:1], explain=True)
     assert preds[0].label in MEGC3.classes
-    assert isinstance(preds[0].text, str) and isinstance(preds[0].aus, list)
+    assert preds[0].text.startswith(f"Emotion: {preds[0].label}\nEvidence:")   # explains the decided class
+    assert isinstance(preds[0].aus, list)
 
 
 def test_flowpack_clips_drop_the_dynamic_expert(caplog):

@@ -271,7 +271,8 @@ class DeftModel:
                     opt = torch.log_softmax(self.option_logprobs(emb), -1)
                     logp = opt if self.cfg.model.decision == "options" else torch.log_softmax(logp + opt, -1)
             probs = logp.exp().cpu().numpy()
-            texts = self.generate(emb) if explain and emb is not None else [""] * len(part)
+            labels = [self.class_set.classes[int(i)] for i in probs.argmax(1)]
+            texts = self.generate(emb, labels) if explain and emb is not None else [""] * len(part)
             for c, p, text in zip(part, probs, texts):
                 preds.append(self._prediction(c.id, p, text))
         return preds
@@ -287,20 +288,28 @@ class DeftModel:
             pred.text, pred.aus, pred.evidence, pred.reasoning = text, parsed.aus, parsed.evidence, parsed.reasoning
         return pred
 
-    def generate(self, expert_embeds: torch.Tensor) -> list[str]:
-        """Greedy free generation of the three-part answer (class, evidence, reasoning)."""
-        from deftmer.model.prompt import emotion_instruction
+    def generate(self, expert_embeds: torch.Tensor, labels: list[str]) -> list[str]:
+        """Greedy generation of the evidence and reasoning after the decided class.
+
+        The answer is started as ``Emotion: <decided class>\nEvidence:`` and the LLM writes the
+        rest, so the text explains the class the model actually predicts and keeps the
+        three-part format even when few LoRA steps were affordable.
+        """
+        from deftmer.model.prompt import emotion_instruction, option_text
+        from deftmer.unimer.answer import EVIDENCE_KEY
 
         base = self._base_lm()
         q = self.prompts.query_ids(emotion_instruction(self.class_set.classes))
         texts = []
         for i in range(expert_embeds.shape[0]):  # one by one: no padding inside generation
-            asm = self.prompts.assemble(base.get_input_embeddings(), expert_embeds[i:i + 1], [q])
+            head = f"{option_text(labels[i])}\n{EVIDENCE_KEY}:"
+            start = q + self.prompts.answer_ids(head, close=False)
+            asm = self.prompts.assemble(base.get_input_embeddings(), expert_embeds[i:i + 1], [start])
             ids = self.llm.model.generate(inputs_embeds=asm.embeds, attention_mask=asm.mask, do_sample=False,
                                           max_new_tokens=self.cfg.model.explain_max_tokens,
                                           eos_token_id=self.prompts.eos_id,
                                           pad_token_id=self.llm.tokenizer.pad_token_id)
-            texts.append(self.llm.tokenizer.decode(ids[0], skip_special_tokens=True).strip())
+            texts.append(f"{head} {self.llm.tokenizer.decode(ids[0], skip_special_tokens=True).strip()}")
         return texts
 
     # --- persistence ----------------------------------------------------------------------
