@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import make_clips, tiny_config
+from model_toys import make_clips, tiny_config
 from deftmer.data.labels import MEGC3
 from deftmer.errors import CheckpointError
 from deftmer.model.api import create_model, load_model

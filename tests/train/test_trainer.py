@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
-from conftest import make_clips, tiny_config  # noqa: E402
+from model_toys import make_clips, tiny_config  # noqa: E402
 
 from deftmer.data.labels import MEGC3  # noqa: E402
 from deftmer.errors import CheckpointError  # noqa: E402

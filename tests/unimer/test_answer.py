@@ -9,7 +9,7 @@ from deftmer.unimer.config import UnimerConfig
 from deftmer.unimer.describe import EvidenceItem
 from deftmer.unimer.motion import region_stats
 
-from conftest import make_prepared
+from unimer_toys import make_prepared
 
 CFG = UnimerConfig()
 EVIDENCE = [EvidenceItem("LAU12", "left lip corner moves up and outward (strong)", (14,)),

@@ -13,7 +13,7 @@ from deftmer.unimer.builder import analyse_clips, build_records, read_jsonl, rec
 from deftmer.unimer.card import build_card, write_card
 from deftmer.unimer.config import UnimerConfig
 
-from conftest import make_prepared, make_sample
+from unimer_toys import make_prepared, make_sample
 
 CFG = UnimerConfig()
 

@@ -7,7 +7,7 @@ from deftmer.unimer.config import UnimerConfig
 from deftmer.unimer.constraints import au_verdict, check_clip, infer_aus
 from deftmer.unimer.motion import noise_floor, region_stats
 
-from conftest import make_prepared, make_sample
+from unimer_toys import make_prepared, make_sample
 
 CFG = UnimerConfig()
 

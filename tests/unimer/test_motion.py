@@ -8,7 +8,7 @@ from deftmer.data.sample import ActionUnit
 from deftmer.unimer.facs import REGION_NAMES
 from deftmer.unimer.motion import direction_name, direction_vector, noise_floor, ranked_regions, region_stats
 
-from conftest import make_prepared
+from unimer_toys import make_prepared
 
 
 def test_noise_floor_measures_coherent_gap_motion_not_au_motion():
