@@ -29,3 +29,11 @@ def test_config_overrides_parse_and_validate(tmp_path):
         load_config(None, ["preprocess.flow=magic"])
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_models_command_lists_deft_and_baselines():
+    out = subprocess.run([sys.executable, "-m", "deftmer.cli", "models"], capture_output=True, text=True,
+                         env={**__import__("os").environ, "COLUMNS": "200"})
+    assert out.returncode == 0
+    for name in ("deft", "deft-no-llm", "mdmo-svm", "flow-cnn"):
+        assert name in out.stdout

@@ -76,3 +76,16 @@ def check_data_cmd(
         err_console.print(f"[yellow]{len(report.problems)} problem(s) found (--strict)[/]", highlight=False)
         sys.exit(1)
     console.print(f"[green]ok[/]: {report.n_usable_inputs} labelled clips ready from {len(report.per_subject)} subjects")
+
+
+@app.command("models")
+def models_cmd() -> None:
+    """List the models `loso`, `train` and `demo` can run (DEFT, its ablations, baselines)."""
+    from deftmer.model.api import list_models
+
+    t = Table(title="models")
+    t.add_column("name")
+    t.add_column("description")
+    for name, desc in list_models().items():
+        t.add_row(name, desc)
+    console.print(t)
