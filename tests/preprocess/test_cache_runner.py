@@ -132,6 +132,7 @@ def test_process_pool_gives_the_same_cache(toy, tmp_path):
 
 def test_stored_maps_are_float16_within_precision_and_load_as_float32(toy, tmp_path):
     from deftmer.preprocess import prepare_sample
+    from deftmer.preprocess.flow import compute_flow
 
     p = prepare_sample(toy[0], CFG)
     cache = PreparedCache(tmp_path, CFG)
@@ -142,12 +143,15 @@ def test_stored_maps_are_float16_within_precision_and_load_as_float32(toy, tmp_p
     assert stored["flow"].dtype == np.float16 and stored["roi_masks_packed"].dtype == np.uint8
     q = cache.load(toy[0])
     assert q.flow.dtype == q.strain.dtype == q.dynamic.dtype == np.float32 and q.roi_masks.dtype == bool
-    assert np.array_equal(q.roi_masks, p.roi_masks) and np.array_equal(q.apex_face, p.apex_face)
-    moving = np.abs(p.flow) > 1e-3
+    # the pipeline already rounds to storage precision: in memory (predict) == from the cache (training)
+    for name in ("flow", "strain", "dynamic", "roi_masks", "apex_face", "onset_face", "landmarks"):
+        assert np.array_equal(getattr(q, name), getattr(p, name)), name
+    # ...and that rounding is far below flow error: < 1e-3 relative on a real onset->apex flow
+    raw = compute_flow(p.onset_face, p.apex_face, "dis")
+    moving = np.abs(raw) > 1e-3
     assert moving.sum() > 1000
-    assert (np.abs(q.flow - p.flow)[moving] / np.abs(p.flow)[moving]).max() < 1e-3
-    assert np.abs(q.flow - p.flow).max() < 1e-3 * max(1.0, np.abs(p.flow).max())
-    assert np.abs(q.dynamic - p.dynamic).max() < 1e-3 and np.abs(q.strain - p.strain).max() < 1e-4
+    rounded = raw.astype(np.float16).astype(np.float32)
+    assert (np.abs(rounded - raw)[moving] / np.abs(raw)[moving]).max() < 1e-3
 
 
 def test_format_one_files_still_load(toy, tmp_path):

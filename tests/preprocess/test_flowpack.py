@@ -198,3 +198,18 @@ def test_cli_prepare_on_a_flowpack_root(tree, tmp_path):
     report = json.loads(reports[0].read_text())
     assert (report["total"], report["computed"], report["failed"], report["template_landmarks"]) == (3, 3, 0, 1)
     assert len(list(cache.glob("*/flowpack/*/*.npz"))) == 3
+
+
+def test_missing_or_corrupt_flow_maps_fail_alone_with_reasons(tmp_path):
+    root = tmp_path / "pack"
+    rows = make_tree(root)
+    flows = root / "datasets" / "STSNet_whole_norm_u_v_os"
+    (flows / "sub01_EP02_01f .png").unlink()
+    (flows / "006_006_1_2 .png").write_bytes(b"not a png")
+    ds = load_dataset("flowpack", root)
+    report = prepare_dataset(ds.samples, tmp_path / "cache", PreprocessConfig(size=64), workers=1, progress=False)
+    assert (report.computed, report.failed) == (1, 2)
+    reasons = {f.sample_id: f.reason for f in report.failures}
+    assert "no frames and no flow map PNG" in reasons["flowpack/sub01/EP02_01f"]
+    assert "cannot be decoded" in reasons["flowpack/006/006_1_2"]
+    assert set(rows) - set(reasons) == {"flowpack/s01/s1_ne_01"}

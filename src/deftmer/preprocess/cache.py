@@ -9,8 +9,9 @@ not retry it and later stages can say why it is absent.
 Storage (format 2): an *uncompressed* ``.npz`` with the float maps (flow, strain, dynamic
 image) as float16 and the region masks bit-packed. zlib compression cost 35-55% of a DIS or
 Farneback run for ~25% smaller files; float16 keeps |error| <= 2^-11 relative (< 0.001 px on a
-2 px flow), far below optical-flow error. Loading returns the documented float32 / bool arrays,
-and reads format-1 files (compressed float32) unchanged.
+2 px flow), far below optical-flow error, and the pipeline already rounds its output to that
+precision (`round_to_storage`), so storing loses nothing. Loading returns the documented
+float32 / bool arrays, and reads format-1 files (compressed float32) unchanged.
 """
 
 from __future__ import annotations
@@ -33,6 +34,19 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 CACHE_FORMAT = 2
 #: Float maps stored as float16 (loaded back as float32).
 HALF_FIELDS = ("flow", "strain", "dynamic")
+
+
+def round_to_storage(p: PreparedSample) -> PreparedSample:
+    """Round ``p``'s float maps to float16 precision in place (they stay float32 arrays).
+
+    The pipeline applies this to every sample it returns, so a clip prepared in memory
+    (``deftmer predict``) equals, bit for bit, the same clip loaded from the cache (training).
+    """
+    for name in HALF_FIELDS:
+        value = getattr(p, name)
+        if value is not None:
+            setattr(p, name, value.astype(np.float16).astype(np.float32))
+    return p
 
 
 def _safe(part: str) -> str:

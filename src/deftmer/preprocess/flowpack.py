@@ -70,9 +70,11 @@ def flowpack_landmarks(apex_face: np.ndarray, mode: str) -> tuple[np.ndarray, st
 def prepare_flowpack(sample: Sample, cfg: PreprocessConfig, timer: StageTimer | None = None) -> PreparedSample:
     """A flowpack sample as a `PreparedSample` in its crop's frame (no onset face, no dynamic image)."""
     timer = timer or StageTimer()
-    if sample.apex_image is None or sample.flow_image is None:
-        raise UserError(f"{sample.id}: the sample has neither frames nor a flowpack apex image + flow image; "
-                        "check the dataset layout with `deftmer check-data`")
+    missing = [name for name, path in (("apex face image", sample.apex_image), ("flow map PNG", sample.flow_image))
+               if path is None]
+    if missing:
+        raise UserError(f"{sample.id}: no frames and no {' or '.join(missing)}; a flowpack sample needs both "
+                        "(see `deftmer check-data` for the file names it expected)")
     size = cfg.size
     with timer.stage("decode"):
         apex_rgb = read_frame(Path(sample.apex_image))

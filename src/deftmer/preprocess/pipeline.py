@@ -16,6 +16,7 @@ from deftmer.data.frames import read_frame
 from deftmer.data.sample import Sample
 from deftmer.errors import UserError
 from deftmer.preprocess.apex import spot_apex
+from deftmer.preprocess.cache import round_to_storage
 from deftmer.preprocess.config import PreprocessConfig
 from deftmer.preprocess.dynamic import difference_image, dynamic_image, sample_indices
 from deftmer.preprocess.face import NoFaceError, align_from_landmarks, get_landmarker
@@ -45,7 +46,7 @@ def prepare_sample(sample: Sample, cfg: PreprocessConfig, timer: StageTimer | No
     """
     timer = timer or StageTimer()
     if not sample.has_frames:
-        return prepare_flowpack(sample, cfg, timer)
+        return round_to_storage(prepare_flowpack(sample, cfg, timer))
     n = len(sample.frames)
     onset = sample.frame_index(sample.onset) if sample.onset is not None else 0
     offset = sample.frame_index(sample.offset) if sample.offset is not None else n - 1
@@ -67,7 +68,7 @@ def prepare_sample(sample: Sample, cfg: PreprocessConfig, timer: StageTimer | No
         apex_frame=str(sample.frame_numbers[prepared.apex_index or 0]),
         offset_frame=str(sample.frame_numbers[offset]),
     )
-    return prepared
+    return round_to_storage(prepared)
 
 
 def prepare_frames(frames: list[np.ndarray], cfg: PreprocessConfig, *, sample_id: str = "input",
@@ -90,7 +91,7 @@ def prepare_frames(frames: list[np.ndarray], cfg: PreprocessConfig, *, sample_id
     timer = timer or StageTimer()
     prepared = _prepare_clip(lambda i: frames[i], on, apex, off, cfg, timer, sample_id=sample_id, where=sample_id)
     prepared.dataset, prepared.subject = "input", "input"
-    return prepared
+    return round_to_storage(prepared)
 
 
 def _prepare_clip(get: Callable[[int], np.ndarray], onset: int, apex: int | None, offset: int,
