@@ -55,7 +55,7 @@ def check_data_cmd(
 
     Exits 2 when the layout cannot be read (the message names the file it expected), 1 when it was read but no labelled clip has frames, 0 otherwise (1 with --strict if there are problems).
     """
-    from deftmer.data import load_dataset
+    from deftmer.data.dataset import load_configured_dataset
     from deftmer.data.check import render_report, summarise
     from deftmer.errors import UserError
 
@@ -63,10 +63,7 @@ def check_data_cmd(
                          data__class_set=class_set)
     if not cfg.data.root:
         raise UserError("--root is required: the folder holding the dataset")
-    options: dict[str, str] = {**cfg.data.options, **parse_options(option)}
-    if cfg.data.class_set:
-        options["class_set"] = cfg.data.class_set
-    ds = load_dataset(cfg.data.dataset, cfg.data.root, **options)
+    ds = load_configured_dataset(cfg.data, **parse_options(option))
     report = summarise(ds)
     render_report(report, console, show_problems=not brief)
     if not report.usable:

@@ -29,7 +29,7 @@ class ProtocolName(str, Enum):
 
 def _dataset(cfg: ExperimentConfig, cache: Path):
     """Load the configured dataset after checking root, cache and model name up front."""
-    from deftmer.data import load_dataset
+    from deftmer.data.dataset import load_configured_dataset
     from deftmer.model.api import list_models
 
     if cfg.data.root is None:
@@ -42,10 +42,7 @@ def _dataset(cfg: ExperimentConfig, cache: Path):
     models = list_models()
     if cfg.model.name not in models:
         raise UserError(f"unknown model '{cfg.model.name}'; known models: {', '.join(models)}")
-    options = dict(cfg.data.options)
-    if cfg.data.class_set:
-        options["class_set"] = cfg.data.class_set
-    return load_dataset(cfg.data.dataset, cfg.data.root, **options)
+    return load_configured_dataset(cfg.data)
 
 
 def print_metrics(m) -> None:

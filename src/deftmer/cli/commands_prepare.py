@@ -35,13 +35,13 @@ def prepare(
     interruption. A report (counts, failures with reasons, time per stage) is printed and saved
     as report.json in the cache folder.
     """
-    from deftmer.data import load_dataset
+    from deftmer.data.dataset import load_configured_dataset
     from deftmer.preprocess import prepare_dataset
     from deftmer.preprocess.cache import PreparedCache
     from deftmer.config import save_config
 
-    cfg = resolve_config(config, sets, preprocess__flow=flow)
-    ds = load_dataset(dataset, root)
+    cfg = resolve_config(config, sets, data__dataset=dataset, data__root=str(root), preprocess__flow=flow)
+    ds = load_configured_dataset(cfg.data)
     report = prepare_dataset(ds.samples, cache, cfg.preprocess, workers=workers, retry_failed=retry_failed)
     save_config(cfg, PreparedCache(cache, cfg.preprocess).dir / "config.yaml")
     report.print()

@@ -34,7 +34,8 @@ def unimer_cmd(
     """Build Uni-MER instructions: check each clip's AU labels against its optical flow (dual
     constraint) and write four grounded tasks per clip (emotion, AUs, local motion, reasoning)."""
     from deftmer.config import save_config
-    from deftmer.data import get_class_set, load_dataset
+    from deftmer.data import get_class_set
+    from deftmer.data.dataset import load_configured_dataset
     from deftmer.errors import UserError
     from deftmer.preprocess.cache import load_clip_inputs
     from deftmer.unimer.builder import analyse_clip, records_from_analyses, write_jsonl
@@ -49,7 +50,7 @@ def unimer_cmd(
         raise UserError(f"--out {out} must end in .jsonl (one instruction record per line)")
     if not cache.is_dir():
         raise UserError(f"cache folder {cache} does not exist; run `deftmer prepare --cache {cache}` first")
-    ds = load_dataset(cfg.data.dataset, cfg.data.root, **cfg.data.options)
+    ds = load_configured_dataset(cfg.data)
     cs = get_class_set(cfg.data.class_set) if cfg.data.class_set else ds.class_set
     samples = ds.labelled()
     wanted: set[str] | None = None

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import pandas as pd
 
 from deftmer.data.labels import ClassSet
 from deftmer.data.sample import Problem, Sample
 from deftmer.errors import UserError
+
+if TYPE_CHECKING:
+    from deftmer.data.config import DataConfig
 
 
 @dataclass
@@ -105,3 +108,17 @@ def load_dataset(name: str, root: str | Path, **options: Any) -> MEDataset:
     if not root.exists():
         raise UserError(f"dataset root {root} does not exist; pass --root pointing at the {name} folder")
     return _REGISTRY[key].loader(root, **options)
+
+
+def load_configured_dataset(data: "DataConfig", **extra_options: Any) -> MEDataset:
+    """Load the dataset a config's ``data`` section names, with its class set and loader options.
+
+    Every command goes through here, so ``--set data.options.KEY=VALUE`` and
+    ``--set data.class_set=NAME`` mean the same thing to check-data, prepare, unimer and loso.
+    """
+    if not data.root:
+        raise UserError(f"no root given for dataset '{data.dataset}'; pass --root PATH (or data.root in --config)")
+    options: dict[str, Any] = {**data.options, **extra_options}
+    if data.class_set:
+        options["class_set"] = data.class_set
+    return load_dataset(data.dataset, data.root, **options)
