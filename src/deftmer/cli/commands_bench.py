@@ -1,1 +1,0 @@
-"""CLI commands (registered on deftmer.cli.app.app)."""
