@@ -8,6 +8,11 @@ would put the motion on the wrong anatomy. So flowpack samples are *not* in the 
 layout of frame-based datasets; their AU regions come from landmarks in the crop's frame:
 MediaPipe's when it finds the face, otherwise the shipped template layout
 (`face_template`). ``meta["landmarks"]`` records which ("detected" / "template").
+
+The template assumes a crop whose edges touch the forehead top, chin and cheeks. Measured on
+astronaut crops: exact-layout crop -> landmarks within 4 px (median, 224 px), region IoU 0.68;
+a crop 10% looser or tighter -> 12-16 px, IoU ~0.25. So the report counts template samples;
+many of them mean the regions of those samples are approximate.
 """
 
 from __future__ import annotations

@@ -99,7 +99,9 @@ class PrepareReport:
         """Rich tables: counts, share of time per stage, and the first failures."""
         from rich.table import Table
 
-        t = Table(title=f"deftmer prepare - {self.flow}, {self.workers} worker(s), cache {self.config_hash}")
+        asked = f" (of {self.workers_requested} asked: too few clips to repay more)" \
+            if self.workers < self.workers_requested else ""
+        t = Table(title=f"deftmer prepare - {self.flow}, {self.workers} worker(s){asked}, cache {self.config_hash}")
         for col in ("samples", "computed", "from cache", "failed", "apex spotted", "template landmarks",
                     "head motion mean/max px", "wall s", "clips/s"):
             t.add_column(col, justify="right")
