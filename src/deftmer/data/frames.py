@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import sys
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
 
 from deftmer.errors import UserError
+from deftmer.utils.console import quiet_native_stderr
 
 # A corrupt file must give the user one clear line (our UserError), not OpenCV's warnings too.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
-
-@contextlib.contextmanager
-def quiet_native_stderr() -> Iterator[None]:
-    """Silence what FFmpeg/OpenCV's C code writes to fd 2 while a video is opened and decoded
-    ("moov atom not found"...): a failure is reported as a UserError instead."""
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # stderr replaced (e.g. captured): nothing to do
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, fd)
-        yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
-        os.close(devnull)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}

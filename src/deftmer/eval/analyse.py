@@ -93,13 +93,10 @@ def _check_index(name: str, value: int | None, n: int) -> None:
 
 
 def _warm_landmarker(frame) -> None:
-    """Start MediaPipe with its native start-up chatter (glog/TFLite lines on fd 2) silenced, so a
-    user sees our output and one-line errors only."""
-    from deftmer.data.frames import quiet_native_stderr
+    """Start MediaPipe before the pipeline runs (its start-up chatter is silenced by FaceLandmarker)."""
     from deftmer.preprocess.face import get_landmarker
 
-    with quiet_native_stderr():
-        get_landmarker().detect(frame)
+    get_landmarker().detect(frame)
 
 
 def prepare_clip(frames: list, cfg: ExperimentConfig, sample_id: str, onset: int | None = None,

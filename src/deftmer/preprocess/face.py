@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from deftmer.errors import UserError
+from deftmer.utils.console import quiet_native_stderr
 
 #: MediaPipe mesh indices of each eye's corners. MediaPipe names eyes by the subject's side:
 #: the subject's right eye (33 outer, 133 inner) is on the image LEFT.
@@ -58,14 +59,22 @@ class FaceLandmarker:
             min_face_detection_confidence=min_confidence,
             min_face_presence_confidence=min_confidence,
         )
-        self._task = vision.FaceLandmarker.create_from_options(opts)
+        with quiet_native_stderr():  # glog/TFLite start-up lines on fd 2
+            self._task = vision.FaceLandmarker.create_from_options(opts)
+        self._quiet_calls = 2  # the first inferences print feedback-manager warnings too
 
     def detect(self, rgb: np.ndarray) -> np.ndarray | None:
         """Landmarks (478, 2) float32 in pixels of ``rgb`` (x right, y down), or None without a face."""
         import mediapipe as mp
 
         img = np.ascontiguousarray(rgb[..., :3], dtype=np.uint8)
-        result = self._task.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=img))
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=img)
+        if self._quiet_calls > 0:
+            self._quiet_calls -= 1
+            with quiet_native_stderr():
+                result = self._task.detect(image)
+        else:
+            result = self._task.detect(image)
         if not result.face_landmarks:
             return None
         h, w = img.shape[:2]

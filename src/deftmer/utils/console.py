@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
+from typing import Iterator
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -32,3 +36,24 @@ def make_progress(transient: bool = False) -> Progress:
         transient=transient,
         disable=not err_console.is_terminal and False,
     )
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence what native libraries write straight to fd 2 (FFmpeg's "moov atom not found",
+    MediaPipe/TFLite start-up lines): our own errors say what went wrong in one line instead."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # stderr replaced (e.g. captured): nothing to do
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
