@@ -26,6 +26,8 @@ class ModelConfig(BaseModel):
     image_size: int = 224
     vision_tokens: int = 1
     dropout: float = 0.1
+    # weight experts in the class head by a cross-subject linear probe on training subjects
+    expert_gating: bool = True
     # keep only the first N decoder layers of the LLM (None = all); a CPU speed knob
     llm_layers: int | None = None
     lora_targets: list[str] = ["q_proj", "v_proj"]

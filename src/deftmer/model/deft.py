@@ -69,6 +69,8 @@ class DeftNet(nn.Module):
                  llm_hidden: int | None, embed_scale: float, dropout: float) -> None:
         super().__init__()
         self.experts = list(experts)
+        # each expert's weight in the class head (see model.reliability); 1 = untouched
+        self.register_buffer("expert_gate", torch.ones(len(self.experts)))
         mods: dict[str, nn.Module] = {}
         if "structure" in experts:
             mods["structure"] = StructureExpert(feat_dim, dim, dropout)
@@ -90,7 +92,8 @@ class DeftNet(nn.Module):
         if "motion" in self.expert_modules:
             tokens["motion"], au_logits = self.expert_modules["motion"](feats["motion"])
         pooled = [self.expert_modules[e].pool(tokens[e]) for e in self.experts]
-        return NetOutput(tokens, pooled, self.class_head(torch.cat(pooled, -1)), au_logits)
+        gated = [p * self.expert_gate[i] for i, p in enumerate(pooled)]
+        return NetOutput(tokens, pooled, self.class_head(torch.cat(gated, -1)), au_logits)
 
 
 def active_experts(cfg_model, clips: list[ClipInputs]) -> list[str]:

@@ -173,6 +173,28 @@ class DynamicTextureExpert(nn.Module):
         return tokens.mean(1)
 
 
+_MOTION_COLS = [REGION_FEATURES.index(f) for f in ("mean_u", "mean_v", "mean_mag", "p90_mag", "std_u", "std_v")]
+_MAG_COL = REGION_FEATURES.index("mean_mag")
+_STRAIN_COL = REGION_FEATURES.index("mean_strain")
+
+
+def clip_normalised(region_feats: torch.Tensor) -> torch.Tensor:
+    """Region features relative to the clip's own strongest region (MDMO's rho normalisation).
+
+    Subjects differ in expression intensity far more than in the PATTERN of where the face
+    moves, and a LOSO test subject's intensity is never seen in training: dividing flow by the
+    clip's largest region motion (and strain by its largest region strain) keeps the pattern
+    and drops the subject's scale. (B, R, F) -> (B, R, F), same column order.
+    """
+    x = region_feats
+    out = torch.zeros_like(x)
+    scale = x[..., _MAG_COL].amax(1, keepdim=True).clamp_min(1e-6)[..., None]
+    out[..., _MOTION_COLS] = x[..., _MOTION_COLS] / scale
+    strain = x[..., _STRAIN_COL].amax(1, keepdim=True).clamp_min(1e-6)
+    out[..., _STRAIN_COL] = x[..., _STRAIN_COL] / strain
+    return out
+
+
 class MotionSemanticsExpert(nn.Module):
     """Flow read region by region: one token per AU region (+ region embedding) and an AU head.
 
@@ -185,7 +207,7 @@ class MotionSemanticsExpert(nn.Module):
         super().__init__()
         self.register_buffer("feat_mean", torch.zeros(n_regions, n_feats))
         self.register_buffer("feat_std", torch.ones(n_regions, n_feats))
-        self.encode = nn.Sequential(nn.Linear(n_feats, dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(dim, dim))
+        self.encode = nn.Sequential(nn.Linear(2 * n_feats, dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(dim, dim))
         self.region_embed = nn.Embedding(n_regions, dim)
         self.mix = nn.TransformerEncoderLayer(dim, nhead=4, dim_feedforward=dim * 2, dropout=dropout,
                                               batch_first=True)
@@ -203,7 +225,7 @@ class MotionSemanticsExpert(nn.Module):
 
     def forward(self, region_feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, R, F) -> region tokens (B, R, dim) and AU logits (B, n_aus)."""
-        x = (region_feats - self.feat_mean) / self.feat_std
+        x = torch.cat([(region_feats - self.feat_mean) / self.feat_std, clip_normalised(region_feats)], -1)
         ids = torch.arange(x.shape[1], device=x.device)
         tokens = self.norm(self.mix(self.encode(x) + self.region_embed(ids)))
         return tokens, self.au_head(self.pool(tokens))

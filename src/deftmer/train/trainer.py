@@ -137,11 +137,21 @@ def train_deft(model: "DeftModel", train: list["ClipInputs"], progress: Progress
     data = model.tensors(train)
     if "motion" in data.feats:
         net.expert_modules["motion"].set_normalisation(data.feats["motion"])
+    reliability = []
+    if cfg.model.expert_gating and len(model.experts) > 1:
+        from deftmer.model.reliability import expert_reliability
+
+        reliability = expert_reliability(data.feats, model.experts, data.labels,
+                                         [c.sample.subject for c in train])
+        net.expert_gate.copy_(torch.tensor([r.weight for r in reliability]))
+        logger.info("expert weights in the class head (cross-subject probe on training subjects): %s",
+                    ", ".join(f"{r.expert} {r.weight:.2f} (bacc {r.balanced_accuracy:.2f})" for r in reliability))
     data = data.to(dev)
     net.to(dev)
     if model.llm is not None:
         model.llm.model.to(dev)
     timings = {"features_s": time.perf_counter() - t0}
+    gate_stats = {f"gate/{r.expert}": round(r.weight, 4) for r in reliability}
     ckpt = _Checkpointer(checkpoint_dir, _config_key(model, len(train)))
     resume = ckpt.load()
     done_phase, done_step, log = "", 0, []
@@ -165,8 +175,9 @@ def train_deft(model: "DeftModel", train: list["ClipInputs"], progress: Progress
         params = [p for p in net.parameters() if p.requires_grad and not _is_fusion(net, p)]
         opt = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
         net.train()
-        total = tc.stage1_epochs * steps_per_epoch
-        for ep in range(tc.stage1_epochs):
+        epochs = max(tc.stage1_epochs, -(-tc.stage1_min_steps // steps_per_epoch))
+        total = epochs * steps_per_epoch
+        for ep in range(epochs):
             perm = _perm(n, cfg.seed, 1, ep)
             sums: dict[str, float] = {}
             for k in range(steps_per_epoch):
@@ -182,7 +193,7 @@ def train_deft(model: "DeftModel", train: list["ClipInputs"], progress: Progress
     timings["stage1_s"] = time.perf_counter() - t1
 
     if model.llm is None:
-        return _stats(log, timings, t0)
+        return {**_stats(log, timings, t0), **gate_stats}
     # --- stage 1b: projectors on answer tokens, LLM frozen --------------------------------
     records = _training_records(model, train)
     index = {c.id: i for i, c in enumerate(train)}
@@ -219,7 +230,7 @@ def train_deft(model: "DeftModel", train: list["ClipInputs"], progress: Progress
     timings["stage2_s"] = time.perf_counter() - t3
     stats = _stats(log, timings, t0)
     stats["n_records"] = len(records)
-    return stats
+    return {**stats, **gate_stats}
 
 
 def _is_fusion(net, p: torch.nn.Parameter) -> bool:
