@@ -8,6 +8,10 @@ from deftmer.data.labels import MEGC3
 from deftmer.errors import CheckpointError
 from deftmer.model.api import create_model, load_model
 from deftmer.model.deft import DeftModel
+from deftmer.data.sample import ActionUnit
+from deftmer.unimer.answer import claim_support, parse_answer
+from deftmer.unimer.constraints import au_verdict
+from deftmer.unimer.motion import region_stats
 
 TEST_SUBJECTS = ("s00", "s01")
 
@@ -82,7 +86,39 @@ def test_explain_generates_and_parses_text(trained, data):
     preds = model.predict(data[1][:1], explain=True)
     assert preds[0].label in MEGC3.classes
     assert preds[0].text.startswith(f"Emotion: {preds[0].label}\nEvidence:")   # explains the decided class
+    assert "\nReasoning:" in preds[0].text                                   # the LLM's part
     assert isinstance(preds[0].aus, list)
+
+
+def test_explain_names_only_aus_the_clip_flow_supports(trained, data):
+    """Evidence AUs come from the AU head, checked against each clip's own flow (dual constraint)."""
+    model, _ = trained
+    test = data[1]
+    preds = model.predict(test, explain=True)
+    cfg = model.cfg.unimer
+    named = 0
+    hits = 0
+    for p, c in zip(preds, test):
+        parsed = parse_answer(p.text, MEGC3)
+        assert parsed.aus == p.aus
+        stats = region_stats(c.prepared)
+        for au in p.aus:       # every named AU is supported by this clip's flow
+            side = au[0] if au[0] in "LR" else None
+            assert au_verdict(ActionUnit(int(au.lstrip("LR")[2:]), side), stats, cfg).verdict == "supported", p.text
+        if p.aus:
+            assert claim_support(p.text, stats, cfg) == 1.0
+            named += 1
+            hits += any(int(a.lstrip("LR")[2:]) == c.sample.aus[0].number for a in p.aus)
+    assert named >= len(test) * 0.75        # most answers name an AU ...
+    assert hits >= named * 0.75             # ... and it is mostly the clip's labelled AU
+
+
+def test_without_llm_explain_gives_class_and_grounded_evidence(data):
+    model = DeftModel(tiny_config(use_llm=False, use_structure=False, use_dynamic=False), MEGC3)
+    model.fit(data[0])
+    preds = model.predict(data[1], explain=True)
+    assert all(p.text.startswith(f"Emotion: {p.label}\nEvidence: ") and "Reasoning" not in p.text for p in preds)
+    assert sum(bool(p.aus) for p in preds) >= len(preds) * 0.75
 
 
 def test_flowpack_clips_drop_the_dynamic_expert(caplog):

@@ -34,6 +34,10 @@ class ModelConfig(BaseModel):
     # class decision: the classification head, LLM option likelihoods, or both (mean log-prob)
     decision: Literal["head", "options", "hybrid"] = "head"
     max_answer_tokens: int = 32        # training answers are cut to this many tokens
-    explain_max_tokens: int = 80       # generation length for explain=True
+    explain_max_tokens: int = 40       # LLM-written Reasoning length for explain=True (0: no reasoning)
+    # explain=True Evidence (see model.evidence): AU-head candidates at or above this probability,
+    # at most this many, each kept only where the clip's own flow supports it
+    evidence_au_threshold: float = 0.5
+    evidence_max_aus: int = 3
     au_weight: float = 0.5             # auxiliary AU head loss weight
     lm_weight: float = 1.0             # answer-token language-model loss weight

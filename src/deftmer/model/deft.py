@@ -14,6 +14,7 @@ safetensors file, plus ``model.json`` with the full config and the LLM reference
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -275,7 +276,11 @@ class DeftModel:
                     logp = opt if self.cfg.model.decision == "options" else torch.log_softmax(logp + opt, -1)
             probs = logp.exp().cpu().numpy()
             labels = [self.class_set.classes[int(i)] for i in probs.argmax(1)]
-            texts = self.generate(emb, labels) if explain and emb is not None else [""] * len(part)
+            texts = [""] * len(part)
+            if explain:
+                au_probs = torch.sigmoid(out.au_logits).cpu().numpy() if out.au_logits is not None else None
+                evidence = [self.evidence(c, None if au_probs is None else au_probs[j]) for j, c in enumerate(part)]
+                texts = self.generate(emb, labels, evidence)
             for c, p, text in zip(part, probs, texts):
                 preds.append(self._prediction(c.id, p, text))
         return preds
@@ -291,28 +296,43 @@ class DeftModel:
             pred.text, pred.aus, pred.evidence, pred.reasoning = text, parsed.aus, parsed.evidence, parsed.reasoning
         return pred
 
-    def generate(self, expert_embeds: torch.Tensor, labels: list[str]) -> list[str]:
-        """Greedy generation of the evidence and reasoning after the decided class.
+    def evidence(self, clip: ClipInputs, au_probs: np.ndarray | None) -> str:
+        """The grounded Evidence line of one clip (see `deftmer.model.evidence`)."""
+        from deftmer.model.evidence import grounded_evidence
+        from deftmer.unimer.answer import format_evidence
 
-        The answer is started as ``Emotion: <decided class>\nEvidence:`` and the LLM writes the
-        rest, so the text explains the class the model actually predicts and keeps the
-        three-part format even when few LoRA steps were affordable.
+        m = self.cfg.model
+        return format_evidence(grounded_evidence(clip.prepared, au_probs, self.cfg.unimer,
+                                                 m.evidence_au_threshold, m.evidence_max_aus))
+
+    def generate(self, expert_embeds: torch.Tensor | None, labels: list[str], evidence: list[str]) -> list[str]:
+        """Answers ``Emotion: <decided class> / Evidence: <grounded> / Reasoning: <LLM>``.
+
+        Class and evidence are fixed (decided, and grounded in the clip's flow); the LLM
+        continues the assistant turn after ``Reasoning:`` (greedy, ``explain_max_tokens``), so
+        its reasoning is conditioned on the expert tokens, the class and the evidence. The
+        continuation stops at the first line that opens another section. Without an LLM
+        (``use_llm=False``) the answer has no Reasoning part.
         """
         from deftmer.model.prompt import emotion_instruction, option_text
-        from deftmer.unimer.answer import EVIDENCE_KEY
+        from deftmer.unimer.answer import EVIDENCE_KEY, REASONING_KEY
 
+        heads = [f"{option_text(lab)}\n{EVIDENCE_KEY}: {ev}" for lab, ev in zip(labels, evidence)]
+        if expert_embeds is None or self.llm is None or self.cfg.model.explain_max_tokens <= 0:
+            return heads
         base = self._base_lm()
         q = self.prompts.query_ids(emotion_instruction(self.class_set.classes))
         texts = []
-        for i in range(expert_embeds.shape[0]):  # one by one: no padding inside generation
-            head = f"{option_text(labels[i])}\n{EVIDENCE_KEY}:"
+        for i, head in enumerate(heads):  # one by one: no padding inside generation
+            head = f"{head}\n{REASONING_KEY}:"
             start = q + self.prompts.answer_ids(head, close=False)
             asm = self.prompts.assemble(base.get_input_embeddings(), expert_embeds[i:i + 1], [start])
             ids = self.llm.model.generate(inputs_embeds=asm.embeds, attention_mask=asm.mask, do_sample=False,
                                           max_new_tokens=self.cfg.model.explain_max_tokens,
                                           eos_token_id=self.prompts.eos_id,
                                           pad_token_id=self.llm.tokenizer.pad_token_id)
-            texts.append(f"{head} {self.llm.tokenizer.decode(ids[0], skip_special_tokens=True).strip()}")
+            reasoning = _first_section(self.llm.tokenizer.decode(ids[0], skip_special_tokens=True))
+            texts.append(f"{head} {reasoning}".rstrip())
         return texts
 
     # --- persistence ----------------------------------------------------------------------
@@ -374,6 +394,20 @@ class DeftModel:
         model.build(card["experts"])
         model.load_trained_state(load_file(str(d / WEIGHTS)), str(d))
         return model
+
+
+_NEW_SECTION = re.compile(r"^\s*[*#>_-]*\s*(emotion|class|label|answer|evidence|action units|aus|motion|reasoning)\s*[:：]",
+                          re.IGNORECASE)
+
+
+def _first_section(text: str) -> str:
+    """The generated reasoning up to the first line that opens another answer section."""
+    kept = []
+    for line in text.strip().splitlines():
+        if _NEW_SECTION.match(line):
+            break
+        kept.append(line.strip())
+    return " ".join(k for k in kept if k)
 
 
 @register_model("deft", "DEFT-LLM: structure/dynamic/motion experts, projectors, LLM + LoRA", loader=DeftModel.load)
