@@ -2,7 +2,8 @@ import numpy as np
 import torch
 
 from deftmer.model.experts import (REGION_FEATURES, DynamicTextureExpert, FrozenBackbone, MotionSemanticsExpert,
-                                   StructureExpert, image_to_unit, region_motion_features)
+                                   StructureExpert, clip_normalised, image_to_unit, region_motion_features)
+from deftmer.model.reliability import expert_reliability
 from deftmer.unimer.facs import MODEL_AUS, REGION_NAMES
 
 
@@ -62,3 +63,33 @@ def test_motion_normalisation_is_fit_on_training_features():
     z = (feats - m.feat_mean) / m.feat_std
     assert torch.allclose(z.mean(0), torch.zeros_like(z.mean(0)), atol=1e-4)
     assert "feat_mean" in m.state_dict()   # saved with the weights
+
+
+def test_clip_normalised_features_ignore_the_subjects_intensity():
+    feats = torch.rand(3, len(REGION_NAMES), len(REGION_FEATURES), generator=torch.Generator().manual_seed(0)) + 0.1
+    weak = feats * 0.25                       # the same pattern, a quarter the motion and strain
+    z, zw = clip_normalised(feats), clip_normalised(weak)
+    assert torch.allclose(z, zw, atol=1e-6)
+    i = REGION_FEATURES.index("mean_mag")
+    assert torch.allclose(z[..., i].amax(1), torch.ones(3))   # strongest region reads 1
+    assert torch.all(clip_normalised(torch.zeros(1, len(REGION_NAMES), len(REGION_FEATURES))) == 0)
+
+
+def test_reliability_probe_downweights_identity_features():
+    """An input that names the subject but not the class gets ~0 weight; class-bearing motion 1."""
+    rng = np.random.default_rng(0)
+    n_sub, per = 8, 9
+    subjects = [f"s{s}" for s in range(n_sub) for _ in range(per)]
+    labels = torch.tensor([i % 3 for s in range(n_sub) for i in range(per)])
+    ident = rng.normal(0, 1, (n_sub, 64))
+    face = torch.tensor(np.stack([ident[int(s[1:])] + rng.normal(0, 0.05, 64) for s in subjects]),
+                        dtype=torch.float32)[:, None]
+    motion = torch.tensor(rng.normal(0, 0.3, (len(subjects), len(REGION_NAMES), len(REGION_FEATURES))),
+                          dtype=torch.float32)
+    motion[torch.arange(len(subjects)), labels * 4, 1] += 2.0          # the class moves one region
+    rel = {r.expert: r for r in expert_reliability({"face": face, "motion": motion}, ["structure", "motion"],
+                                                   labels, subjects)}
+    assert rel["motion"].weight == 1.0 and rel["motion"].balanced_accuracy > 0.7
+    assert rel["structure"].weight < 0.3 and rel["structure"].balanced_accuracy < 0.55
+    one = expert_reliability({"face": face}, ["structure"], labels, ["s0"] * len(subjects))
+    assert one[0].weight == 1.0          # one subject: nothing to hold out, nothing down-weighted
