@@ -4,14 +4,8 @@ from deftmer.data.dataset import MEDataset, list_datasets, load_dataset, registe
 from deftmer.data.labels import CLASS_SETS, ClassSet, get_class_set
 from deftmer.data.sample import ActionUnit, Problem, Sample
 
-# Loader modules register themselves on import (one line per dataset).
-from deftmer.data import casme2  # noqa: F401,E402
-from deftmer.data import samm  # noqa: F401,E402
-from deftmer.data import smic  # noqa: F401,E402
-from deftmer.data import casme3  # noqa: F401,E402
-from deftmer.data import composite  # noqa: F401,E402
-from deftmer.data import flowpack  # noqa: F401,E402
-from deftmer.data import synth  # noqa: F401,E402
+# Loader modules register themselves when `load_dataset`/`list_datasets` first runs
+# (deftmer.data.dataset.LOADER_MODULES), so importing a record type stays light and acyclic.
 
 __all__ = [
     "ActionUnit", "CLASS_SETS", "ClassSet", "MEDataset", "Problem", "Sample",

@@ -82,6 +82,19 @@ class DatasetInfo:
 
 _REGISTRY: dict[str, DatasetInfo] = {}
 
+#: Modules that register a loader; a new dataset is one file plus one line here.
+LOADER_MODULES: tuple[str, ...] = (
+    "deftmer.data.casme2", "deftmer.data.samm", "deftmer.data.smic", "deftmer.data.casme3",
+    "deftmer.data.composite", "deftmer.data.flowpack", "deftmer.data.synth",
+)
+
+
+def _import_loaders() -> None:
+    import importlib
+
+    for mod in LOADER_MODULES:
+        importlib.import_module(mod)
+
 
 def register_dataset(name: str, description: str) -> Callable[[Callable[..., MEDataset]], Callable[..., MEDataset]]:
     def deco(fn: Callable[..., MEDataset]) -> Callable[..., MEDataset]:
@@ -92,11 +105,13 @@ def register_dataset(name: str, description: str) -> Callable[[Callable[..., MED
 
 
 def list_datasets() -> list[DatasetInfo]:
+    _import_loaders()
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
 
 
 def load_dataset(name: str, root: str | Path, **options: Any) -> MEDataset:
     """Load a registered dataset from ``root``; raises `UserError` with an actionable message."""
+    _import_loaders()
     key = name.lower().replace("-", "_")
     aliases = {"casme_ii": "casme2", "casmeii": "casme2", "smic_hs": "smic", "casme3": "casme3",
                "cas(me)3": "casme3", "cas(me)^3": "casme3", "megc2019": "megc2019", "composite": "megc2019"}
