@@ -34,7 +34,7 @@ class ModelConfig(BaseModel):
     # class decision: the classification head, LLM option likelihoods, or both (mean log-prob)
     decision: Literal["head", "options", "hybrid"] = "head"
     max_answer_tokens: int = 32        # training answers are cut to this many tokens
-    explain_max_tokens: int = 40       # LLM-written Reasoning length for explain=True (0: no reasoning)
+    explain_max_tokens: int = 24       # LLM-written Reasoning length for explain=True (0: no reasoning)
     # explain=True Evidence (see model.evidence): AU-head candidates at or above this probability,
     # at most this many, each kept only where the clip's own flow supports it
     evidence_au_threshold: float = 0.5
