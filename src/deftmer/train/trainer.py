@@ -1,8 +1,11 @@
 """How DEFT trains on a list of clips (training subjects only), under Hugging Face Accelerate.
 
 Stages (each loss is logged separately):
+  0. expert weights in the class head from a cross-subject probe on the training subjects
+     (``model.expert_gating``, see `deftmer.model.reliability`).
   1. expert alignment — experts + class head + AU head + disentanglement, ``stage1_epochs``
-     over the clips (cheap: the backbone is frozen and its features cached); then
+     over the clips but at least ``stage1_min_steps`` steps (cheap: the backbone is frozen and
+     its features cached); then
      ``stage1_llm_steps`` steps aligning the projectors on answer tokens with the LLM frozen.
   2. instruction tuning on Uni-MER records of the training clips — LoRA + projectors +
      experts; loss = answer tokens + class CE (hybrid discriminative-generative) + AU +
