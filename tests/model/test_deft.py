@@ -136,3 +136,13 @@ def test_no_llm_ablation_and_option_decision(data):
     assert model.llm is None and "stage2/lm" not in stats and "stage1/disentangle" not in stats
     acc = np.mean([p.label == c.sample.label for p, c in zip(model.predict(data[1]), data[1])])
     assert acc >= 0.75
+
+
+def test_batched_explanations_match_one_clip_at_a_time(trained, data):
+    """Generation runs all clips in one left-padded call; padding must not change any answer."""
+    model, _ = trained
+    test = data[1][:4]
+    together = [p.text for p in model.predict(test, explain=True)]
+    alone = [model.predict([c], explain=True)[0].text for c in test]
+    assert together == alone
+    assert all("Reasoning:" in t for t in together)

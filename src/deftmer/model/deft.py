@@ -322,16 +322,17 @@ class DeftModel:
             return heads
         base = self._base_lm()
         q = self.prompts.query_ids(emotion_instruction(self.class_set.classes))
+        heads = [f"{head}\n{REASONING_KEY}:" for head in heads]
+        starts = [q + self.prompts.answer_ids(head, close=False) for head in heads]
+        # all clips in one greedy generate call, left-padded (the attention mask hides the padding)
+        asm = self.prompts.assemble(base.get_input_embeddings(), expert_embeds, starts, left_pad=True)
+        ids = self.llm.model.generate(inputs_embeds=asm.embeds, attention_mask=asm.mask, do_sample=False,
+                                      max_new_tokens=self.cfg.model.explain_max_tokens,
+                                      eos_token_id=self.prompts.eos_id,
+                                      pad_token_id=self.llm.tokenizer.pad_token_id)
         texts = []
-        for i, head in enumerate(heads):  # one by one: no padding inside generation
-            head = f"{head}\n{REASONING_KEY}:"
-            start = q + self.prompts.answer_ids(head, close=False)
-            asm = self.prompts.assemble(base.get_input_embeddings(), expert_embeds[i:i + 1], [start])
-            ids = self.llm.model.generate(inputs_embeds=asm.embeds, attention_mask=asm.mask, do_sample=False,
-                                          max_new_tokens=self.cfg.model.explain_max_tokens,
-                                          eos_token_id=self.prompts.eos_id,
-                                          pad_token_id=self.llm.tokenizer.pad_token_id)
-            reasoning = _first_section(self.llm.tokenizer.decode(ids[0], skip_special_tokens=True))
+        for head, row in zip(heads, ids):
+            reasoning = _first_section(self.llm.tokenizer.decode(row, skip_special_tokens=True))
             texts.append(f"{head} {reasoning}".rstrip())
         return texts
 

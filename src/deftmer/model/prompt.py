@@ -70,8 +70,9 @@ class PromptBuilder:
         return ids + [self.eos_id] if close and (max_tokens is None or len(ids) < max_tokens) else ids
 
     def assemble(self, embed: torch.nn.Module, experts: torch.Tensor, queries: list[list[int]],
-                 answers: list[list[int]] | None = None) -> Assembled:
-        """Build ``prefix | experts[i] | queries[i] | answers[i]`` for each row, right-padded."""
+                 answers: list[list[int]] | None = None, left_pad: bool = False) -> Assembled:
+        """Build ``prefix | experts[i] | queries[i] | answers[i]`` for each row, right-padded
+        (``left_pad``: padded on the left, as batched generation needs)."""
         dev = experts.device
         B = experts.shape[0]
         answers = answers or [[] for _ in range(B)]
@@ -88,7 +89,8 @@ class PromptBuilder:
         mask = torch.zeros(B, L, dtype=torch.long, device=dev)
         lab_t = torch.full((B, L), IGNORE, dtype=torch.long, device=dev)
         for i, r in enumerate(rows):
-            out[i, : r.shape[0]] = r
-            mask[i, : r.shape[0]] = 1
-            lab_t[i, : len(labels[i])] = torch.tensor(labels[i], device=dev)
+            sl = slice(L - r.shape[0], L) if left_pad else slice(0, r.shape[0])
+            out[i, sl] = r
+            mask[i, sl] = 1
+            lab_t[i, sl] = torch.tensor(labels[i], device=dev)
         return Assembled(out, mask, lab_t)
