@@ -9,7 +9,7 @@ writes into one folder; every step resumes from what it finds there, so a rerun 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from deftmer.config import ExperimentConfig, save_config
@@ -21,9 +21,9 @@ from deftmer.utils.console import logger
 class DemoSettings:
     """Size of the demo; `quick` trades accuracy for a run of a couple of minutes."""
 
-    subjects: int = 6
+    subjects: int = 8
     clips_per_subject: int = 6
-    folds: int = 3
+    folds: int | None = None   # None: every subject is a test fold once (full LOSO)
     model: str = "deft"
     workers: int = 2
     seed: int = 0
@@ -68,6 +68,8 @@ def run_demo(out: str | Path, settings: DemoSettings, base: ExperimentConfig | N
 
     if settings.subjects < 2:
         raise UserError("--subjects must be at least 2 (LOSO needs a subject to train on and one to test)")
+    if settings.folds is None:
+        settings = replace(settings, folds=settings.subjects)
     if not 1 <= settings.folds <= settings.subjects:
         raise UserError(f"--folds must be between 1 and --subjects ({settings.subjects})")
     if settings.clips_per_subject < 1:

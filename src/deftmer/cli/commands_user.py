@@ -168,9 +168,9 @@ def report_cmd(
 @app.command("demo")
 def demo_cmd(
     out: Annotated[Path, typer.Option("--out", help="Folder for everything the demo writes (rerun resumes).")] = Path("deftmer-demo"),
-    subjects: Annotated[int, typer.Option("--subjects", help="SynthME subjects to generate.")] = 6,
+    subjects: Annotated[int, typer.Option("--subjects", help="SynthME subjects to generate.")] = 8,
     clips_per_subject: Annotated[int, typer.Option("--clips-per-subject", help="Clips per subject.")] = 6,
-    folds: Annotated[int, typer.Option("--folds", help="LOSO folds to run (test subjects), first N.")] = 3,
+    folds: Annotated[Optional[int], typer.Option("--folds", help="LOSO folds to run (test subjects), first N; default: all.")] = None,
     model: Annotated[str, typer.Option("--model", help="Model to evaluate (see `deftmer models`), e.g. deft, mdmo-svm.")] = "deft",
     workers: Annotated[int, typer.Option("--workers", help="Preprocessing processes.")] = 2,
     quick: Annotated[bool, typer.Option("--quick", help="Tiny in-code LLM, DIS flow, fewer epochs: a smoke run.")] = False,

