@@ -30,7 +30,7 @@ from deftmer.unimer.records import RegionMotionStats
 EMOTION_KEY = "Emotion"
 EVIDENCE_KEY = "Evidence"
 REASONING_KEY = "Reasoning"
-NO_EVIDENCE = "no facial motion above the noise floor"
+NO_EVIDENCE = "no Action Unit is supported by the measured motion"
 INFERRED_PREFIX = "motion consistent with "
 
 _AU_RE = re.compile(r"(?<![A-Za-z0-9])([LR]?)\s*-?\s*AU\s*-?\s*(\d{1,2})(?!\d)", re.IGNORECASE)
