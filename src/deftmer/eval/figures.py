@@ -293,7 +293,8 @@ def explain_figure(c: ExplainContent) -> Figure:
     if c.region_names and len(strength):
         top = np.argsort(-strength)[:3]
         lines.append("Strongest regions: " + ", ".join(f"{c.region_names[i]} {strength[i]:.2f}px" for i in top))
-    body = "\n".join(lines) + "\n\n" + "\n".join(textwrap.wrap(c.description or "(no description)", 70)[:12])
+    wrapped = [w for para in (c.description or "(no description)").splitlines() for w in textwrap.wrap(para, 70)]
+    body = "\n".join(lines) + "\n\n" + "\n".join(wrapped[:12])  # paragraphs kept apart
     ax.text(0.08, 1.0, body, va="top", ha="left", family="monospace", fontsize=9.5, transform=ax.transAxes)
     if c.title:
         fig.suptitle(c.title, fontsize=12)
