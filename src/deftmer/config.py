@@ -46,9 +46,11 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Read YAML (optional) and apply ``key.sub=value`` overrides (values parsed as YAML)."""
-    tree: dict[str, Any] = {}
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                base: ExperimentConfig | None = None) -> ExperimentConfig:
+    """Read YAML (optional; else ``base`` or the defaults) and apply ``key.sub=value`` overrides
+    (values parsed as YAML)."""
+    tree: dict[str, Any] = base.model_dump(mode="json") if base is not None else {}
     if path is not None:
         p = Path(path)
         if not p.is_file():

@@ -43,32 +43,11 @@ def _config_for(checkpoint: Path, config: Path | None, sets: list[str] | None):
         if cfg.preprocess != trained.preprocess:
             logger.warning("--config preprocessing differs from the checkpoint's; predictions may be off")
     elif sets:
-        cfg = _apply_sets(trained, sets)
+        cfg = load_config(None, sets, base=trained)
     else:
         cfg = trained
     assert isinstance(cfg, ExperimentConfig)
     return cfg
-
-
-def _apply_sets(base, sets: list[str]):
-    """``--set section.key=value`` on top of a config object (values parsed as YAML)."""
-    import yaml
-    from pydantic import ValidationError
-
-    from deftmer.config import ExperimentConfig, _set_dotted
-    from deftmer.errors import ConfigError
-
-    tree = base.model_dump(mode="json")
-    for ov in sets:
-        if "=" not in ov:
-            raise ConfigError(f"override '{ov}' must look like section.key=value (e.g. preprocess.flow=dis)")
-        k, v = ov.split("=", 1)
-        _set_dotted(tree, k.strip().lstrip("-"), yaml.safe_load(v))
-    try:
-        return ExperimentConfig.model_validate(tree)
-    except ValidationError as e:
-        err = e.errors()[0]
-        raise ConfigError(f"--set '{'.'.join(str(x) for x in err['loc'])}': {err['msg']}") from None
 
 
 def _print_analysis(a) -> None:
