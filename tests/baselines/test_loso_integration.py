@@ -14,8 +14,8 @@ from deftmer.data.labels import MEGC3
 
 @pytest.mark.parametrize("name", ["mdmo-svm", "flow-cnn"])
 def test_loso_over_cached_clips_beats_chance(name, tmp_path):
-    cache_mod = pytest.importorskip("deftmer.preprocess.cache")
-    loso = pytest.importorskip("deftmer.train.loso")
+    from deftmer.preprocess import cache as cache_mod
+    from deftmer.train import loso
     cfg = load_config(None, ["eval.generate_explanations=false", "baselines.flow_cnn.epochs=40"])
     clips = make_clips(n_subjects=4, per_class=3, seed=11)
     cache = cache_mod.PreparedCache(tmp_path / "cache", cfg.preprocess)

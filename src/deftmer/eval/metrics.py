@@ -9,7 +9,7 @@ same rule on their subset.
 
 Interpretability is measured as well: the AUs a model names in its generated answer against
 the annotated AUs (`au_scores`), and the share of motion claims the clip's own flow supports
-(engineer D's `deftmer.unimer.answer.claim_support`, averaged here).
+(`deftmer.unimer.answer.claim_support`, averaged here).
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ class LosoResult:
 
 
 def load_fold_clips(samples: Sequence[Sample], cache_dir: Path, cfg: ExperimentConfig) -> list[ClipInputs]:
-    """Cached model inputs of ``samples`` (engineer C's preprocessing cache)."""
+    """Cached model inputs of ``samples`` (the preprocessing cache)."""
     from deftmer.preprocess.cache import load_clip_inputs
 
     return load_clip_inputs(list(samples), cache_dir, cfg.preprocess)
@@ -129,7 +129,7 @@ def _aus_cell(sample: Sample) -> str:
 
 def _claim_support(text: str, clip: ClipInputs, cfg: ExperimentConfig) -> float | None:
     """Share of the answer's motion claims that the clip's flow supports: the Uni-MER dual
-    constraint (engineer D) applied to the model's own words."""
+    constraint applied to the model's own words."""
     from deftmer.unimer.answer import claim_support
     from deftmer.unimer.motion import region_stats
 
