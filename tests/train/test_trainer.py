@@ -50,6 +50,16 @@ def test_interrupted_run_resumes_to_the_same_model(tmp_path):
     assert seen == [("stage2", 3)]          # stages 1/1b and steps 1-2 were not redone
     assert [r["step"] for r in stats["log"] if r["phase"] == "stage2"] == [0, 1, 2]
     assert np.array_equal(_probs(reference, clips), _probs(resumed, clips))
+    # throughput counts the examples each phase really processed in this call
+    tc = _cfg().train
+    bs = min(tc.batch_size, len(clips))
+    epochs = sum(r["phase"] == "stage1" for r in reference.stats["log"])
+    llm_bs = min(tc.llm_batch_size, reference.stats["n_records"])
+    assert reference.stats["stage1/samples"] == epochs * (len(clips) // bs) * bs
+    assert reference.stats["stage1_llm/samples"] == tc.stage1_llm_steps * llm_bs
+    assert reference.stats["stage2/samples"] == 3 * llm_bs
+    assert reference.stats["stage2/samples_per_s"] == pytest.approx(3 * llm_bs / reference.stats["stage2_s"], rel=0.05)
+    assert stats["stage2/samples"] == llm_bs and "stage1/samples" not in stats   # resumed: one step run now
 
 
 def test_checkpoint_of_another_config_is_refused(tmp_path):

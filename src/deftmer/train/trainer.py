@@ -104,28 +104,10 @@ def _step(loss: torch.Tensor, opt: torch.optim.Optimizer, acc, cfg) -> None:
 
 
 def _training_records(model: "DeftModel", train: list["ClipInputs"]):
-    """Uni-MER instruction records of the training clips (engineer D's builder)."""
-    try:
-        from deftmer.unimer.builder import build_records
-    except ModuleNotFoundError as e:
-        if e.name != "deftmer.unimer.builder":
-            raise
-        return _emotion_records(model, train)
+    """Uni-MER instruction records of the training clips (flow-grounded, dual-constrained)."""
+    from deftmer.unimer.builder import build_records
+
     return build_records(train, model.class_set, model.cfg.unimer, model.cfg.seed)
-
-
-def _emotion_records(model: "DeftModel", train: list["ClipInputs"]):
-    """Class-only answers, used only when the Uni-MER builder is not installed."""
-    from deftmer.model.prompt import emotion_instruction
-    from deftmer.unimer.answer import format_answer
-    from deftmer.unimer.records import InstructionRecord
-
-    logger.warning("deftmer.unimer.builder not available: training on class-only answers")
-    return [InstructionRecord(id=f"{c.id}#emotion", sample_id=c.id, subject=c.sample.subject,
-                              dataset=c.sample.dataset, task="emotion",
-                              instruction=emotion_instruction(model.class_set.classes),
-                              answer=format_answer(c.sample.label, [], ""), label=c.sample.label)
-            for c in train if c.sample.label in model.class_set.classes]
 
 
 def train_deft(model: "DeftModel", train: list["ClipInputs"], progress: Progress | None = None,
@@ -154,6 +136,7 @@ def train_deft(model: "DeftModel", train: list["ClipInputs"], progress: Progress
     if model.llm is not None:
         model.llm.model.to(dev)
     timings = {"features_s": time.perf_counter() - t0}
+    samples: dict[str, int] = {}   # training examples each phase processed (this run, for throughput)
     gate_stats = {f"gate/{r.expert}": round(r.weight, 4) for r in reliability}
     ckpt = _Checkpointer(checkpoint_dir, _config_key(model, len(train)))
     resume = ckpt.load()
@@ -193,10 +176,11 @@ def train_deft(model: "DeftModel", train: list["ClipInputs"], progress: Progress
                 report("stage 1: experts", ep * steps_per_epoch + k + 1, total)
             log.append({"phase": "stage1", "epoch": ep, **{k: v / steps_per_epoch for k, v in sums.items()}})
         ckpt.save(model, "stage1", 0, None, log)
+        samples["stage1"] = total * bs
     timings["stage1_s"] = time.perf_counter() - t1
 
     if model.llm is None:
-        return {**_stats(log, timings, t0), **gate_stats}
+        return {**_stats(log, timings, t0, samples), **gate_stats}
     # --- stage 1b: projectors on answer tokens, LLM frozen --------------------------------
     records = _training_records(model, train)
     index = {c.id: i for i, c in enumerate(train)}
@@ -213,6 +197,7 @@ def train_deft(model: "DeftModel", train: list["ClipInputs"], progress: Progress
         opt = torch.optim.AdamW(list(net.fusion.parameters()), lr=tc.lr, weight_decay=tc.weight_decay)
         _llm_phase(model, data, rec_q, rec_a, rec_clip, opt, acc, "stage1_llm", 2, tc.stage1_llm_steps,
                    with_experts=False, log=log, report=report)
+        samples["stage1_llm"] = tc.stage1_llm_steps * min(tc.llm_batch_size, len(records))
         ckpt.save(model, "stage1_llm", 0, None, log)
     timings["stage1_llm_s"] = time.perf_counter() - t2
 
@@ -230,8 +215,9 @@ def train_deft(model: "DeftModel", train: list["ClipInputs"], progress: Progress
         if start < steps:
             _llm_phase(model, data, rec_q, rec_a, rec_clip, opt, acc, "stage2", 3, steps, with_experts=True,
                        log=log, report=report, start=start, ckpt=ckpt)
+            samples["stage2"] = (steps - start) * min(tc.llm_batch_size, len(records))
     timings["stage2_s"] = time.perf_counter() - t3
-    stats = _stats(log, timings, t0)
+    stats = _stats(log, timings, t0, samples)
     stats["n_records"] = len(records)
     return {**stats, **gate_stats}
 
@@ -276,8 +262,9 @@ def _llm_phase(model: "DeftModel", data, rec_q, rec_a, rec_clip, opt, acc, phase
     model.llm.model.eval()
 
 
-def _stats(log: list, timings: dict, t0: float) -> dict:
-    """Mean of each logged loss per phase, plus timings (what `fit` returns)."""
+def _stats(log: list, timings: dict, t0: float, samples: dict[str, int]) -> dict:
+    """Mean of each logged loss per phase, timings, and each phase's training examples per second
+    (what `fit` returns; a phase resumed from a checkpoint counts only the steps run now)."""
     out: dict = {}
     for phase in ("stage1", "stage1_llm", "stage2"):
         rows = [r for r in log if r["phase"] == phase]
@@ -287,6 +274,11 @@ def _stats(log: list, timings: dict, t0: float) -> dict:
             vals = [r[key] for r in rows if key in r]
             out[f"{phase}/{key}"] = sum(vals) / len(vals)
     out.update({k: round(v, 3) for k, v in timings.items()})
+    for phase, n in samples.items():
+        seconds = timings.get(f"{phase}_s", 0.0)
+        out[f"{phase}/samples"] = n
+        if seconds > 0:
+            out[f"{phase}/samples_per_s"] = round(n / seconds, 2)
     out["fit_s"] = round(time.perf_counter() - t0, 3)
     out["log"] = log
     return out
