@@ -27,21 +27,10 @@ def _say_interrupted(err_console) -> None:
     err_console.print("[yellow]interrupted[/]: work already written is kept; run the same command again to resume")
 
 
-def _quiet_libraries() -> None:
-    """Our own progress bars and one-line errors are the interface: silence the libraries' chatter
-    (weight-loading bars, deprecation notices) unless the user asked for it via the env vars."""
-    import os
-    import warnings
-
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers(\..*)?$")
-
-
 def main(argv: list[str] | None = None) -> None:
-    from deftmer.utils.console import err_console
+    from deftmer.utils.console import err_console, quiet_library_chatter
 
-    _quiet_libraries()
+    quiet_library_chatter()
 
     try:
         rc = app(args=argv, standalone_mode=False)

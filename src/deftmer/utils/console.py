@@ -57,3 +57,14 @@ def quiet_native_stderr() -> Iterator[None]:
         os.dup2(saved, fd)
         os.close(saved)
         os.close(devnull)
+
+
+def quiet_library_chatter() -> None:
+    """Our own progress bars and one-line errors are the interface: silence the libraries' chatter
+    (weight-loading bars, deprecation notices) unless the user asked for it via the env vars.
+    The CLI calls this first; scripts that drive the stages directly (benchmarks) may too."""
+    import warnings
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers(\..*)?$")
