@@ -69,6 +69,43 @@ def test_flow_arrows_average_each_cell():
     assert a.u[1, 0] == pytest.approx(0.0)
 
 
+def test_face_area_mask_is_the_landmark_hull_else_the_region_hull():
+    square = np.array([[10, 10], [40, 10], [40, 50], [10, 50], [25, 30]], np.float32)   # inner point ignored
+    m = F.face_area_mask((64, 64), square)
+    assert m[30, 25] and m[10, 10] and m[50, 40]
+    assert not m[5, 5] and not m[30, 45] and not m[55, 25]
+    assert abs(int(m.sum()) - 31 * 41) <= 2 * (31 + 41)           # the filled rectangle, give or take its border
+    masks = np.zeros((2, 64, 64), bool)
+    masks[0, 20:30, 8:16] = True
+    masks[1, 20:30, 48:56] = True                                  # two regions: the hull spans the gap
+    m = F.face_area_mask((64, 64), None, masks)
+    assert m[25, 30] and not m[40, 30]
+    assert F.face_area_mask((8, 8), None, None).all()             # nothing known: everything is face
+
+
+def test_masked_arrows_skip_the_background_and_scale_to_the_face():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    flow = np.zeros((2, 64, 64), np.float32)
+    flow[0, 16:48, 16:48] = 0.5                                    # face: slow motion to the right
+    flow[1, :8, :] = 20.0                                          # border: fast residual motion
+    face = np.zeros((64, 64), bool)
+    face[16:48, 16:48] = True
+    fig, ax = plt.subplots()
+    gain = F.draw_flow_arrows(ax, flow, step=16, mask=face)
+    q = ax.collections[-1]
+    assert len(q.U) == 4                                           # the four cells inside the face
+    np.testing.assert_allclose(q.U, 0.5 * gain) and np.testing.assert_allclose(q.V, 0.0)
+    assert gain == pytest.approx(0.9 * 16 / 0.5)                   # scaled to the face, not the border
+    fig2, ax2 = plt.subplots()
+    unmasked_gain = F.draw_flow_arrows(ax2, flow, step=16)
+    assert len(ax2.collections[-1].U) == 16 and unmasked_gain < gain
+    plt.close(fig)
+    plt.close(fig2)
+
+
 def test_region_strength_map_paints_masks_and_keeps_max_on_overlap():
     masks = np.zeros((3, 10, 10), bool)
     masks[0, :5, :5] = True
@@ -131,3 +168,13 @@ def test_explain_figure_shows_faces_flow_regions_and_prediction():
     img = F.figure_to_array(fig)
     # the colour-wheel panel shows red (rightward) motion
     assert ((img[..., 0] > 200) & (img[..., 1] < 40) & (img[..., 2] < 40)).sum() > 100
+
+    # with a face mask, arrows are drawn only on the face and the panel says so
+    face = np.zeros((64, 64), bool)
+    face[32:64, 32:64] = True
+    from dataclasses import replace
+    fig = F.explain_figure(replace(c, face_mask=face))
+    arrows_ax = [ax for ax in fig.axes if ax.get_title().startswith("flow arrows")][0]
+    assert "on the face" in arrows_ax.get_title()
+    q = arrows_ax.collections[-1]
+    assert len(q.U) == 16 and (np.asarray(q.get_offsets()) > 31).all()   # the 4 x 4 cells of the mask

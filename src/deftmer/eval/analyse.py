@@ -168,7 +168,7 @@ def analyse_clip(path: str | Path, model: MERModel, cfg: ExperimentConfig, onset
 
 def explain_content(a: ClipAnalysis, prepared: PreparedSample):
     """What the explain figure shows, from an analysis and its prepared inputs."""
-    from deftmer.eval.figures import ExplainContent
+    from deftmer.eval.figures import ExplainContent, face_area_mask
     from deftmer.unimer.facs import REGION_NAMES
 
     desc = a.description
@@ -180,4 +180,5 @@ def explain_content(a: ClipAnalysis, prepared: PreparedSample):
                           roi_masks=prepared.roi_masks, label=a.label, probs=a.probs,
                           aus=a.aus or [f"{au} (from motion)" for au in a.motion_aus],
                           description=desc, region_names=REGION_NAMES,
-                          title=f"{Path(a.input).name}: {frames}")
+                          title=f"{Path(a.input).name}: {frames}",
+                          face_mask=face_area_mask(prepared.flow.shape[1:], prepared.landmarks, prepared.roi_masks))

@@ -77,6 +77,29 @@ def flow_arrows(flow: np.ndarray, step: int = 16) -> ArrowField:
     return ArrowField(gx - 0.5, gy - 0.5, mean[0], mean[1])
 
 
+def face_area_mask(shape: tuple[int, int], landmarks: np.ndarray | None, roi_masks: np.ndarray | None = None) -> np.ndarray:
+    """Where the face is: the convex hull of the landmarks, else of the AU regions (bool, ``shape``).
+
+    Flow outside the face (hair, background, the crop border) is residual alignment error, not
+    expression; figures draw arrows only inside this area so they point at the face's own motion.
+    """
+    import cv2
+
+    h, w = shape
+    pts = None
+    if landmarks is not None and len(landmarks) >= 3:
+        pts = np.asarray(landmarks, np.float32)
+    elif roi_masks is not None and roi_masks.any():
+        ys, xs = np.nonzero(roi_masks.any(axis=0))
+        pts = np.stack([xs, ys], axis=1).astype(np.float32)
+    if pts is None:
+        return np.ones((h, w), bool)
+    hull = cv2.convexHull(np.round(pts).astype(np.int32))
+    mask = np.zeros((h, w), np.uint8)
+    cv2.fillConvexPoly(mask, hull, 1)
+    return mask.astype(bool)
+
+
 def region_strength_map(roi_masks: np.ndarray, strengths: Sequence[float]) -> np.ndarray:
     """Paint each region's strength into its mask; overlapping regions keep the larger value.
 
@@ -184,16 +207,24 @@ def grouped_bar_figure(groups: Sequence[str], series: Mapping[str, Sequence[floa
     ax.set_ylim(0, 1.05)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(fontsize=8, ncols=k, loc="upper center", bbox_to_anchor=(0.5, -0.18) if len(groups) > 4 else None)
+    # beside the axes: never on a bar or on the (rotated) group names, however many groups
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     return fig
 
 
 def draw_flow_arrows(ax, flow: np.ndarray, background: np.ndarray | None = None, step: int = 16,
-                     color: str = "yellow") -> None:
+                     color: str = "yellow", mask: np.ndarray | None = None) -> float:
     """Quiver plot of the flow over an optional background image, arrows to scale and lengthened
-    so sub-pixel micro-motion is visible (the gain is written in the title by the caller)."""
+    so sub-pixel micro-motion is visible; returns the gain (the caller may write it in a title).
+
+    With ``mask`` (bool, H x W), only cells at least half inside it get an arrow, and the gain
+    is set from those arrows alone.
+    """
     a = flow_arrows(flow, step)
+    if mask is not None:
+        inside = flow_arrows(np.stack([mask, mask]).astype(np.float32), step).u >= 0.5
+        a = ArrowField(a.x[inside], a.y[inside], a.u[inside], a.v[inside])
     if background is not None:
         ax.imshow(background)
     else:
@@ -203,10 +234,12 @@ def draw_flow_arrows(ax, flow: np.ndarray, background: np.ndarray | None = None,
     lengths = np.hypot(a.u, a.v)
     peak = float(np.percentile(lengths, 95)) if lengths.size else 0.0
     gain = (0.9 * step / peak) if peak > 0 else 1.0
-    ax.quiver(a.x, a.y, a.u * gain, a.v * gain, angles="xy", scale_units="xy", scale=1.0,
-              color=color, width=0.006)
+    if lengths.size:
+        ax.quiver(a.x, a.y, a.u * gain, a.v * gain, angles="xy", scale_units="xy", scale=1.0,
+                  color=color, width=0.006)
     ax.set_xlim(-0.5, flow.shape[2] - 0.5)
     ax.set_ylim(flow.shape[1] - 0.5, -0.5)
+    return gain
 
 
 def overlay_heat(ax, image: np.ndarray, heat: np.ndarray, cmap: str = "inferno", alpha: float = 0.6):
@@ -231,6 +264,7 @@ class ExplainContent:
     region_names: Sequence[str] = ()
     region_strength: Sequence[float] | None = None
     title: str = ""
+    face_mask: np.ndarray | None = None   # bool (S, S): arrows and the colour scale use only this area
 
 
 def explain_figure(c: ExplainContent) -> Figure:
@@ -251,7 +285,8 @@ def explain_figure(c: ExplainContent) -> Figure:
         ax.axis("off")
 
     mag = np.hypot(c.flow[0], c.flow[1])
-    peak = float(np.percentile(mag, 99))   # robust brightness scale (see draw_flow_arrows)
+    on_face = mag[c.face_mask] if c.face_mask is not None and c.face_mask.any() else mag
+    peak = float(np.percentile(on_face, 99))   # robust brightness scale (see draw_flow_arrows)
     ax = fig.add_subplot(gs[0, 2])
     ax.imshow(flow_to_rgb(c.flow, max_magnitude=peak or None))
     wheel = color_wheel(48)
@@ -263,8 +298,8 @@ def explain_figure(c: ExplainContent) -> Figure:
     ax.axis("off")
 
     ax = fig.add_subplot(gs[0, 3])
-    draw_flow_arrows(ax, c.flow, background=c.apex_face, step=max(8, w // 14))
-    ax.set_title("flow arrows (lengthened)")
+    gain = draw_flow_arrows(ax, c.flow, background=c.apex_face, step=max(8, w // 14), mask=c.face_mask)
+    ax.set_title(f"flow arrows{' on the face' if c.face_mask is not None else ''} (x{gain:.0f})")
     ax.axis("off")
 
     strength = np.asarray(c.region_strength if c.region_strength is not None
