@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     models = parse_list(args.models)
     scales = [int(s) for s in parse_list(args.scales)]
     rows, times = [], {m: [] for m in models}
+    uf1_rows = []
     clip_counts = []
     for k in scales:
         n_subj = args.subjects * k
@@ -42,11 +43,14 @@ def main(argv: list[str] | None = None) -> None:
         clip_counts.append(n)
         prep_s = prepare(ds, args.work / "cache" / f"scaling_x{k}", cfg, args.workers)
         row = [f"{k}x", n_subj, n, round(prep_s, 1)]
+        uf1_row = [f"{k}x", n_subj, n]
         for m in models:
             out = run_model_loso(cfg, ds, args.work / "cache" / f"scaling_x{k}", args.work / "runs" / f"scaling_x{k}" / m, m)
             times[m].append(math.nan if out.error else out.seconds)
             row.append(round(out.seconds, 1) if not out.error else f"failed ({out.error[:30]})")
+            uf1_row.append(out.uf1)
         rows.append(row)
+        uf1_rows.append(uf1_row)
     exp_row = ["exponent k", "", "", ""]
     for m in models:
         t = times[m]
@@ -57,6 +61,10 @@ def main(argv: list[str] | None = None) -> None:
                ["scale", "subjects", "clips", "prepare s", *[f"{m} LOSO s" for m in models]], rows, args.markdown,
                f"prepare = preprocessing with {args.workers} workers (flow {cfg.preprocess.flow}); LOSO s = one fresh "
                f"run_loso (all folds, fit + predict + fold files). k from the first and last scale: time ~ clips^k.")
+    show_table(f"LOSO UF1 at each scale (same runs; SynthME seed {args.synth_seed})",
+               ["scale", "subjects", "clips", *[f"{m} UF1" for m in models]], uf1_rows, args.markdown,
+               "Each scale is its own SynthME tree (same seed, more subjects), so UF1 moves with the data as well as with "
+               "the training-set size.")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ from rich.table import Table
 
 from deftmer.config import ExperimentConfig, load_config
 from deftmer.data.dataset import MEDataset, load_dataset
-from deftmer.utils.console import console, logger
+from deftmer.utils.console import console, logger, quiet_library_chatter
+
+quiet_library_chatter()
 
 ALL_MODELS = ("deft", "deft-no-llm", "deft-structure-only", "deft-dynamic-only", "deft-motion-only",
               "deft-no-motion", "flow-cnn", "mdmo-svm")
@@ -80,22 +82,28 @@ class LosoOutcome:
     n_samples: int = 0
     n_folds: int = 0
     error: str = ""
+    au_f1: float = math.nan       # F1 of the AUs the model's answers name (models that write answers)
+    resumed: bool = False         # folds of an earlier run were kept: seconds cover only the rest
 
 
-def run_model_loso(cfg: ExperimentConfig, dataset: MEDataset, cache_dir: Path, run_dir: Path, model: str) -> LosoOutcome:
-    """A fresh LOSO run of one model; a model that cannot run on these inputs is reported, not fatal."""
+def run_model_loso(cfg: ExperimentConfig, dataset: MEDataset, cache_dir: Path, run_dir: Path, model: str,
+                   resume: bool = False) -> LosoOutcome:
+    """A fresh LOSO run of one model (``resume``: keep the folds a previous run finished, so the
+    seconds then cover only the rest); a model that cannot run on these inputs is reported, not fatal."""
     from deftmer.train.loso import run_loso
 
-    if run_dir.exists():
+    resumed = resume and run_dir.exists()
+    if run_dir.exists() and not resume:
         shutil.rmtree(run_dir)
     t0 = time.perf_counter()
     try:
-        res = run_loso(cfg, dataset, cache_dir, run_dir, model_name=model, resume=False, progress=True)
+        res = run_loso(cfg, dataset, cache_dir, run_dir, model_name=model, resume=resume, progress=True)
     except Exception as e:  # noqa: BLE001 - the table says which model failed and why
         logger.warning(f"{model}: LOSO failed: {e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''}")
         return LosoOutcome(model, time.perf_counter() - t0, error=f"{e.__class__.__name__}: {str(e)[:80]}")
     m = res.metrics
-    return LosoOutcome(model, time.perf_counter() - t0, m.uf1, m.uar, m.accuracy, m.n_samples, m.n_folds)
+    return LosoOutcome(model, time.perf_counter() - t0, m.uf1, m.uar, m.accuracy, m.n_samples, m.n_folds,
+                       au_f1=math.nan if m.au_f1 is None else m.au_f1, resumed=resumed)
 
 
 def peak_rss_mb() -> float:

@@ -1,0 +1,87 @@
+"""The benchmark scripts run end to end at a tiny size and print complete tables.
+
+No timing is asserted (timings belong in `benchmarks/`, not in tests); what is checked is that
+each script still drives the package's own stages, writes a row per model with real numbers,
+and reports a model that cannot run instead of dying.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+FAST = ["--set", "preprocess.flow=dis", "--set", "preprocess.size=96", "--set", "eval.generate_explanations=false"]
+
+
+def run_script(name: str, *args: str) -> None:
+    proc = subprocess.run([sys.executable, str(BENCH / name), *args], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+
+
+def table_rows(markdown: str, title_start: str) -> dict[str, list[str]]:
+    """Rows (first cell -> other cells) of the Markdown table whose heading starts with ``title_start``."""
+    lines = markdown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"### {title_start}"))
+    rows = {}
+    for line in lines[start + 4:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+def number(cell: str) -> float:
+    return float(cell) if cell not in ("-", "") else math.nan
+
+
+def test_accuracy_benchmark_scores_every_model_on_the_same_folds(tmp_path):
+    md = tmp_path / "acc.md"
+    run_script("bench_accuracy.py", "--work", str(tmp_path), "--subjects", "3", "--clips-per-subject", "2",
+               "--models", "mdmo-svm,flow-cnn,no-such-model", "--workers", "1", "--markdown", str(md), "--figure", str(tmp_path / "acc.png"), *FAST)
+    rows = table_rows(md.read_text(), "LOSO accuracy on SynthME 3 subj x 2 clips")
+    assert (tmp_path / "acc.png").read_bytes()[:4] == b"\x89PNG"
+    assert set(rows) == {"mdmo-svm", "flow-cnn", "no-such-model"}
+    for m in ("mdmo-svm", "flow-cnn"):
+        uf1, uar, acc, au_f1, clips, folds = (number(c) for c in rows[m][:6])
+        assert 0.0 <= uf1 <= 1.0 and 0.0 <= uar <= 1.0 and 0.0 <= acc <= 1.0
+        assert math.isnan(au_f1)                                    # baselines name no AUs
+        assert (clips, folds) == (6, 3)
+    assert rows["no-such-model"][0] == "-" and "no-such-model" in rows["no-such-model"][-1]
+
+    # --resume keeps the finished folds: the same scores, and the table says the time is partial
+    md2 = tmp_path / "acc2.md"
+    run_script("bench_accuracy.py", "--work", str(tmp_path), "--subjects", "3", "--clips-per-subject", "2",
+               "--models", "mdmo-svm", "--workers", "1", "--resume", "--markdown", str(md2), *FAST)
+    again = table_rows(md2.read_text(), "LOSO accuracy on SynthME")
+    assert again["mdmo-svm"][:6] == rows["mdmo-svm"][:6] and again["mdmo-svm"][6].endswith("(resumed)")
+
+
+def test_speed_and_scaling_benchmarks_fill_their_tables(tmp_path):
+    md = tmp_path / "speed.md"
+    run_script("bench_speed.py", "--work", str(tmp_path), "--subjects", "2", "--clips-per-subject", "2",
+               "--flows", "dis", "--preprocess-clips", "2", "--models", "flow-cnn,mdmo-svm", "--repeats", "1",
+               "--workers", "1", "--markdown", str(md), *FAST)
+    text = md.read_text()
+    prep = table_rows(text, "Preprocessing speed")
+    assert list(prep) == ["dis"] and number(prep["dis"][0]) == 2 and number(prep["dis"][2]) > 0
+    speed = table_rows(text, "Training and inference speed")
+    assert set(speed) == {"flow-cnn", "mdmo-svm"}
+    assert number(speed["flow-cnn"][-3]) == pytest.approx(1.0)          # the reference's own ratio
+    assert number(speed["mdmo-svm"][0]) == 2 and number(speed["mdmo-svm"][3]) > 0   # train clips, p50
+    stages = table_rows(text, "Training throughput per stage")
+    assert number(stages["flow-cnn"][1]) > 0                            # flow-cnn's samples/s
+
+    md = tmp_path / "scaling.md"
+    run_script("bench_scaling.py", "--work", str(tmp_path), "--subjects", "2", "--clips-per-subject", "2",
+               "--scales", "1,2", "--models", "mdmo-svm", "--workers", "1", "--markdown", str(md), *FAST)
+    rows = table_rows(md.read_text(), "LOSO wall time vs clips")
+    assert [rows["1x"][:2], rows["2x"][:2]] == [["2", "4"], ["4", "8"]]   # subjects, clips
+    assert number(rows["2x"][3]) > 0 and not math.isnan(number(rows["exponent k"][3]))
