@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from bench_setup import (ALL_MODELS, ensure_synthme, experiment_config, open_dataset, parse_list, prepare,
-                         run_model_loso, show_table)
+                         run_model_loso, run_script, show_table)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -89,4 +89,4 @@ def save_score_figure(outcomes: list, n_classes: int, title: str, path: Path) ->
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -14,7 +14,8 @@ import argparse
 import math
 from pathlib import Path
 
-from bench_setup import ensure_synthme, experiment_config, parse_list, prepare, run_model_loso, show_table
+from bench_setup import (ensure_synthme, experiment_config, parse_list, prepare, run_model_loso, run_script,
+                         show_table)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -68,4 +69,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

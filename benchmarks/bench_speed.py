@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from bench_setup import (ALL_MODELS, REFERENCE, ensure_synthme, experiment_config, in_child, parse_list,
-                         peak_rss_mb, prepare, show_table)
+                         peak_rss_mb, prepare, run_script, show_table)
 
 
 def time_preprocess(root: str, cache: str, sets: list[str], flow: str, limit: int) -> dict:
@@ -157,4 +157,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
+from me_trees import make_flowpack  # noqa: E402
+
 pytestmark = pytest.mark.slow
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
@@ -85,3 +88,25 @@ def test_speed_and_scaling_benchmarks_fill_their_tables(tmp_path):
     rows = table_rows(md.read_text(), "LOSO wall time vs clips")
     assert [rows["1x"][:2], rows["2x"][:2]] == [["2", "4"], ["4", "8"]]   # subjects, clips
     assert number(rows["2x"][3]) > 0 and not math.isnan(number(rows["exponent k"][3]))
+
+
+def test_accuracy_benchmark_runs_on_a_flow_pack_and_reports_what_cannot_run(tmp_path):
+    rows = [("casme2", "sub01", "EP02_01f", 1, "sub01_EP02_01f.jpg"), ("casme2", "sub02", "EP03_02", 2, "sub02_EP03_02.jpg"),
+            ("smic", "s01", "s01_ne_01", 0, "s01_s1_ne_01.jpg"), ("samm", "006", "006_1_2", 2, "006_006_1_2.jpg")]
+    (tmp_path / "pack").mkdir()
+    make_flowpack(tmp_path / "pack", rows)
+    md = tmp_path / "fp.md"
+    run_script("bench_accuracy.py", "--work", str(tmp_path / "work"), "--no-synthme", "--dataset", "flowpack",
+               "--root", str(tmp_path / "pack"), "--models", "flow-cnn,deft-dynamic-only", "--workers", "1",
+               "--markdown", str(md))
+    table = table_rows(md.read_text(), "LOSO accuracy on flowpack")
+    assert [number(c) for c in table["flow-cnn"][4:6]] == [4, 4]          # clips, folds (one per subject)
+    assert "no onset frames" in table["deft-dynamic-only"][-1]            # a flow pack has no onset frame
+
+
+def test_a_wrong_root_is_one_clear_line_not_a_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, str(BENCH / "bench_accuracy.py"), "--work", str(tmp_path), "--no-synthme",
+                           "--dataset", "casme2", "--root", str(tmp_path / "missing")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert "does not exist" in proc.stderr and "Traceback" not in proc.stderr

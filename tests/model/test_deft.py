@@ -146,3 +146,23 @@ def test_batched_explanations_match_one_clip_at_a_time(trained, data):
     alone = [model.predict([c], explain=True)[0].text for c in test]
     assert together == alone
     assert all("Reasoning:" in t for t in together)
+
+
+def test_experts_without_their_inputs_are_left_out_or_refused_with_the_reason():
+    from dataclasses import replace
+
+    from deftmer.errors import UserError
+    from deftmer.model.api import ClipInputs
+    from deftmer.model.deft import active_experts
+
+    clips = make_clips(n_subjects=2, per_subject=2, size=64)
+    no_onset = [ClipInputs(c.sample, replace(c.prepared, onset_face=None, diff=None, dynamic=None)) for c in clips]
+    m = tiny_config().model
+    assert active_experts(m, clips) == ["structure", "dynamic", "motion"]
+    assert active_experts(m, no_onset) == ["structure", "motion"]          # flowpack-like: dynamic dropped
+    only_dynamic = m.model_copy(update={"use_structure": False, "use_motion": False})
+    assert active_experts(only_dynamic, clips) == ["dynamic"]
+    with pytest.raises(UserError, match="no onset frames.*only one switched on"):
+        active_experts(only_dynamic, no_onset)
+    with pytest.raises(UserError, match="every expert is switched off"):
+        active_experts(m.model_copy(update={"use_structure": False, "use_dynamic": False, "use_motion": False}), clips)

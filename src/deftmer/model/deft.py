@@ -101,6 +101,10 @@ def active_experts(cfg_model, clips: list[ClipInputs]) -> list[str]:
     """Experts switched on in the config whose inputs every clip has; says which were dropped."""
     wanted = [e for e, on in zip(EXPERTS, (cfg_model.use_structure, cfg_model.use_dynamic, cfg_model.use_motion)) if on]
     if "dynamic" in wanted and any(c.prepared.diff is None or c.prepared.dynamic is None for c in clips):
+        if wanted == ["dynamic"]:
+            raise UserError("no onset frames, so no dynamic-texture input (e.g. a flowpack dataset), and the "
+                            "dynamic-texture expert is the only one switched on; switch on model.use_structure "
+                            "or model.use_motion")
         logger.info("dynamic-texture expert left out: these clips have no onset frame "
                     "(difference/dynamic images missing, e.g. a flowpack dataset)")
         wanted.remove("dynamic")
