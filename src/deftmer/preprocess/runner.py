@@ -101,14 +101,20 @@ class PrepareReport:
 
         asked = f" (of {self.workers_requested} asked: too few clips to repay more)" \
             if self.workers < self.workers_requested else ""
-        t = Table(title=f"deftmer prepare - {self.flow}, {self.workers} worker(s){asked}, cache {self.config_hash}")
-        for col in ("samples", "computed", "from cache", "failed", "apex spotted", "template landmarks",
-                    "head motion mean/max px", "wall s", "clips/s"):
-            t.add_column(col, justify="right")
-        t.add_row(str(self.total), str(self.computed), str(self.cached), str(self.failed), str(self.apex_spotted),
-                  str(self.template_landmarks),
-                  f"{self.head_motion_mean_px:.2f} / {self.head_motion_max_px:.2f}", f"{self.wall_seconds:.1f}",
-                  f"{self.clips_per_second:.2f}")
+        # one row per quantity: readable at 80 columns (logs, CI) as well as in a wide terminal
+        t = Table(title=f"deftmer prepare: {self.flow}, {self.workers} worker(s){asked}", show_header=False)
+        t.add_column("quantity")
+        t.add_column("value", justify="right")
+        now = self.computed > 0   # head motion and speed describe the clips computed in this run
+        for name, value in (("samples", str(self.total)), ("computed now", str(self.computed)),
+                            ("from cache", str(self.cached)), ("failed", str(self.failed)),
+                            ("apex spotted", str(self.apex_spotted)), ("template landmarks", str(self.template_landmarks)),
+                            ("head motion mean / max, px",
+                             f"{self.head_motion_mean_px:.2f} / {self.head_motion_max_px:.2f}" if now else "-"),
+                            ("wall seconds", f"{self.wall_seconds:.1f}"),
+                            ("clips computed per second", f"{self.clips_per_second:.2f}" if now else "-"),
+                            ("cache key", self.config_hash)):
+            t.add_row(name, value)
         console.print(t)
         busy = sum(self.stage_seconds.values())
         if busy > 0:
@@ -202,6 +208,7 @@ def prepare_dataset(samples: list[Sample], cache_dir: str | Path, cfg: Preproces
             report.failures.append(Failure(o.sample_id, o.reason))
 
     bar = make_progress()
+    progress = progress and bool(todo)   # everything cached: no empty bar
     try:
         with bar if progress else contextlib.nullcontext():
             task = bar.add_task(f"prepare ({cfg.flow})", total=len(todo)) if progress else None
