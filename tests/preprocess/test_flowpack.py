@@ -17,6 +17,7 @@ from deftmer.data import load_dataset
 from deftmer.preprocess import PreparedCache, PreprocessConfig, load_clip_inputs, prepare_dataset
 from deftmer.preprocess.face import FaceLandmarker
 from deftmer.preprocess.face_template import build_face_template, face_template, template_landmarks
+from deftmer.data.frames import read_frame
 from deftmer.preprocess.flowpack import decode_flowpack_flow
 from deftmer.preprocess.rois import ROI_BY_NAME
 from deftmer.unimer.facs import REGION_NAMES
@@ -112,10 +113,40 @@ def test_decode_follows_the_documented_encoding():
     u = np.full((SIDE, SIDE), 0.6, np.float32)
     v = np.full((SIDE, SIDE), -0.8, np.float32)
     png = encode_flow_png(u, v, np.full((SIDE, SIDE), 0.25, np.float32))
-    flow, strain = decode_flowpack_flow(png, MAX_FLOW)
+    flow, strain = decode_flowpack_flow(png, MAX_FLOW, encoding="fixed")
     assert flow.shape == (2, SIDE, SIDE) and strain.shape == (SIDE, SIDE)
     assert np.abs(flow[0] - 0.6).max() <= 0.5 / 127.5 and np.abs(flow[1] + 0.8).max() <= 0.5 / 127.5
     assert np.abs(strain - 0.25).max() <= 0.5 / 255
+
+
+def minmax_png(u: np.ndarray, v: np.ndarray, strain: np.ndarray, order: str = "osvu") -> np.ndarray:
+    """How public flow packs were made: each channel min-max scaled to 0..255 on its own, the
+    arrays stacked (strain, v, u) and written with cv2.imwrite (so RGB as read is u, v, strain)."""
+    chans = [cv2.normalize(c.astype(np.float32), None, 0, 255, cv2.NORM_MINMAX) for c in (strain, v, u)]
+    bgr = np.stack(chans if order == "osvu" else chans[::-1], -1)
+    return np.round(bgr).astype(np.uint8)
+
+
+def test_minmax_packs_decode_with_zero_at_the_median_and_the_right_signs(tmp_path):
+    rng = np.random.default_rng(0)
+    u = rng.normal(0, 0.02, (SIDE, SIDE)).astype(np.float32)
+    v = rng.normal(0, 0.02, (SIDE, SIDE)).astype(np.float32)
+    u[10:14, 6:10] += 0.6                     # one patch moves right and up
+    v[10:14, 6:10] -= 0.4
+    strain = np.hypot(u, v)
+    for order, channels in (("osvu", "uvs"), ("uvos", "svu")):
+        path = tmp_path / f"{order} .png"
+        cv2.imwrite(str(path), minmax_png(u, v, strain, order))
+        rgb = read_frame(path)
+        flow, st = decode_flowpack_flow(rgb, MAX_FLOW, "minmax", channels)
+        moving = np.zeros((SIDE, SIDE), bool)
+        moving[10:14, 6:10] = True
+        assert np.abs(np.median(flow[:, ~moving], axis=1)).max() < 0.02     # the still face decodes as still
+        assert flow[0, moving].mean() > 1.0 and flow[1, moving].mean() < -1.0   # right and up, relative units
+        assert st[moving].mean() > 5 * st[~moving].mean()
+    # the fixed scale reads the same files as if 127.5 were zero: the still face would 'move'
+    flow_fixed, _ = decode_flowpack_flow(read_frame(tmp_path / "osvu .png"), MAX_FLOW, "fixed")
+    assert np.abs(np.median(flow_fixed[:, ~moving], axis=1)).min() > 0.5
 
 
 def test_flowpack_tree_prepares_with_no_failures(tree, tmp_path):
@@ -123,7 +154,7 @@ def test_flowpack_tree_prepares_with_no_failures(tree, tmp_path):
     ds = load_dataset("flowpack", root)
     assert sorted(s.id for s in ds.samples) == sorted(rows) and not ds.problems
     size = 112  # a configured size other than the release's 224: flow vectors must rescale
-    cfg = PreprocessConfig(size=size)
+    cfg = PreprocessConfig(size=size, flowpack_encoding="fixed")   # the tree is written on the fixed scale
     report = prepare_dataset(ds.samples, tmp_path, cfg, workers=1, progress=False)
     assert (report.total, report.computed, report.failed) == (3, 3, 0), report.failures
     assert report.template_landmarks == 1

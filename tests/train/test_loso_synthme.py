@@ -49,8 +49,9 @@ FLOWPACK_CODES = {"negative": 0, "positive": 1, "surprise": 2}
 
 def _write_flowpack_from_cache(root: Path, cache: Path, synth_root: Path, sets: list[str]) -> None:
     """A flow pack in the STSTNet/HTNet release layout made from prepared SynthME clips: the
-    aligned apex face as the apex JPEG and the flow at 28x28 as the u/v/strain PNG, encoded
-    with the de-scaling `deftmer.preprocess.pipeline.decode_flowpack_flow` assumes."""
+    aligned apex face as the apex JPEG and the flow at 28x28 as the u/v/strain PNG, made the
+    way public packs were: each channel min-max scaled to 0..255 on its own, (strain, v, u)
+    written with cv2.imwrite (read back as RGB = u, v, strain)."""
     import cv2
     import numpy as np
 
@@ -62,17 +63,17 @@ def _write_flowpack_from_cache(root: Path, cache: Path, synth_root: Path, sets: 
     cfg = load_config(None, [s for s in sets if s != "--set"])
     pc = PreparedCache(cache, cfg.preprocess)
     lines = ["dataset,sub,filename_o,label,apex,imagename,sub_filename"]
-    max_flow = 4.0
     for s in load_dataset("synthme", synth_root).labelled():
         p = pc.load(s)
         size = p.flow.shape[-1]
         uv = np.stack([cv2.resize(c, (28, 28), interpolation=cv2.INTER_AREA) * 28 / size for c in p.flow], -1)
-        rgb = np.clip(np.concatenate([127.5 + uv / max_flow * 127.5, np.zeros((28, 28, 1))], -1), 0, 255)
+        strain = np.hypot(uv[..., 0], uv[..., 1])
+        bgr = np.stack([cv2.normalize(c, None, 0, 255, cv2.NORM_MINMAX) for c in (strain, uv[..., 1], uv[..., 0])], -1)
         img = f"{s.subject}_{s.clip}.jpg"
         (root / "datasets" / "STSNet_whole_norm_u_v_os").mkdir(parents=True, exist_ok=True)
         (root / "datasets" / "combined_datasets_whole").mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(root / "datasets" / "STSNet_whole_norm_u_v_os" / f"{s.subject}_{s.clip} .png"),
-                    rgb.astype(np.uint8)[..., ::-1])
+                    np.round(bgr).astype(np.uint8))
         face = cv2.resize(p.apex_face, (224, 224), interpolation=cv2.INTER_CUBIC)
         cv2.imwrite(str(root / "datasets" / "combined_datasets_whole" / img), face[..., ::-1])
         lines.append(f"casme2,{s.subject},{s.clip},{FLOWPACK_CODES[MEGC3.map(s.emotion)]},,{img},")

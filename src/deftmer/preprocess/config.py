@@ -24,8 +24,17 @@ class PreprocessConfig(BaseModel):
     eye_distance: float = Field(0.30, gt=0.0, lt=1.0)
     spot_apex: Literal["missing", "always"] = Field(
         "missing", description="spot the apex when the annotation lacks/flags it, or for every clip")
+    flowpack_encoding: Literal["minmax", "fixed"] = Field(
+        "minmax", description="flowpack PNGs: 'minmax' = each channel min-max scaled to 0..255 per image, as the "
+        "public STSTNet/HTNet packs were made (zero motion read as the channel median; flow in relative units); "
+        "'fixed' = 127.5 is zero and 0/255 are -/+flowpack_max_flow px")
+    flowpack_channels: Literal["uvs", "svu"] = Field(
+        "uvs", description="flowpack PNGs: the channels as read in RGB order: 'uvs' = (u, v, strain), e.g. "
+        "np.stack([strain, v, u]) written with cv2.imwrite; 'svu' = (strain, v, u), e.g. [u, v, strain] written "
+        "with cv2.imwrite")
     flowpack_max_flow: float = Field(
-        1.0, gt=0.0, description="flowpack PNGs: |u|,|v| in px (at 28 px) that a channel value of 0 or 255 stands for")
+        1.0, gt=0.0, description="flowpack PNGs: |u|,|v| in px (at 28 px) that a channel value of 0 or 255 stands "
+        "for ('fixed'), or that half a channel's range stands for ('minmax')")
     flowpack_landmarks: Literal["detect", "template"] = Field(
         "detect", description="flowpack apex faces: MediaPipe landmarks with the template layout as fallback when no "
         "face is found ('detect'), or the template for every sample ('template': identical regions everywhere)")

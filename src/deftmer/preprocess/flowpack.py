@@ -37,16 +37,37 @@ LANDMARKS_DETECTED = "detected"
 LANDMARKS_TEMPLATE = "template"
 
 
-def decode_flowpack_flow(rgb: np.ndarray, max_flow: float) -> tuple[np.ndarray, np.ndarray]:
-    """Flow (2, h, w) and strain (h, w) from a flowpack PNG (channels u, v, strain, each 0..255).
+def decode_flowpack_flow(rgb: np.ndarray, max_flow: float, encoding: str = "minmax",
+                         channels: str = "uvs") -> tuple[np.ndarray, np.ndarray]:
+    """Flow (2, h, w) and strain (h, w) from a flowpack PNG read as RGB (each channel 0..255).
 
-    Assumed de-scaling (flowpacks do not record their scale): 127.5 is zero motion and
-    0 / 255 stand for -max_flow / +max_flow px at the PNG's own size, in image axes (u > 0
-    rightwards, v > 0 downwards); strain is channel/255 in relative units.
+    Flow packs do not record their scale. The public STSTNet/HTNet releases were made by
+    scaling each channel of each image to 0..255 on its own (min-max; the scripts that wrote
+    them are not public, but every public re-implementation does this), so the value of zero
+    motion differs per image and the pixel scale is lost:
+
+    - ``"minmax"``: zero motion is the channel's median (most of a face crop does not move),
+      and half the channel range stands for ``max_flow`` px: flow in relative units, which the
+      models' clip-normalised motion features and the Uni-MER SNR tests are built to take.
+      Per-channel scaling also distorts the u:v ratio, so directions are approximate.
+    - ``"fixed"``: 127.5 is zero motion and 0 / 255 stand for -max_flow / +max_flow px.
+
+    ``channels`` gives the order as read ("uvs": u, v, strain; "svu": strain, v, u). Axes are
+    image axes (u > 0 rightwards, v > 0 downwards); strain is channel / 255, relative units.
     """
     x = rgb.astype(np.float32)
-    uv = (x[..., :2] - 127.5) / 127.5 * max_flow
-    return np.moveaxis(uv, -1, 0).copy(), (x[..., 2] / 255.0).astype(np.float32)
+    if channels == "svu":
+        x = x[..., ::-1]
+    elif channels != "uvs":
+        raise ValueError(f"unknown flowpack channel order {channels!r}")
+    if encoding == "minmax":
+        zero = np.median(x[..., :2].reshape(-1, 2), axis=0)
+    elif encoding == "fixed":
+        zero = np.array([127.5, 127.5], np.float32)
+    else:
+        raise ValueError(f"unknown flowpack encoding {encoding!r}")
+    uv = (x[..., :2] - zero) / 127.5 * max_flow
+    return np.moveaxis(uv, -1, 0).astype(np.float32), (x[..., 2] / 255.0).astype(np.float32)
 
 
 def resize_flow(flow: np.ndarray, size: int) -> np.ndarray:
@@ -90,7 +111,8 @@ def prepare_flowpack(sample: Sample, cfg: PreprocessConfig, timer: StageTimer | 
     with timer.stage("landmarks"):
         landmarks, source = flowpack_landmarks(apex_face, cfg.flowpack_landmarks)
     with timer.stage("flow"):
-        uv, strain_small = decode_flowpack_flow(flow_rgb, cfg.flowpack_max_flow)
+        uv, strain_small = decode_flowpack_flow(flow_rgb, cfg.flowpack_max_flow, cfg.flowpack_encoding,
+                                                cfg.flowpack_channels)
         flow = resize_flow(uv, size)
     with timer.stage("strain"):
         strain = cv2.resize(strain_small, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32)
