@@ -2,7 +2,7 @@
 
 from deftmer.data import load_dataset
 from deftmer.data.sample import ActionUnit as AU
-from me_trees import make_casme3
+from me_trees import CASME3_HEADER, make_casme3
 
 ROWS = [
     # Subject, Filename, Onset, Apex, Offset, AU, Objective class, emotion
@@ -44,3 +44,22 @@ def test_missing_segment_frames_are_reported(tmp_path):
     (s,) = ds.samples
     assert s.frame_numbers == (5,) and s.label == "happy"
     assert [p.kind for p in ds.problems] == ["frames_missing"] and "apex 7, offset 9" in ds.problems[0].message
+
+
+def test_split_download_layout_and_filename_case_are_accepted(tmp_path):
+    """``part_A/data/part_A_split/part_A/spNO.*`` (the split download) and a label file that
+    writes a recording's name in another case than its folder."""
+    from me_trees import write_frames, write_xlsx
+
+    from deftmer.data.casme3 import find_frames_root
+
+    root = tmp_path / "casme3"
+    write_xlsx(root / "part_A" / "annotation" / "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx",
+               {"label": [CASME3_HEADER, ["spNO.3", "J", 2, 4, 6, "12", 1, "happy"]]})
+    frames_root = root / "part_A" / "data" / "part_A_split" / "part_A"
+    write_frames(frames_root / "spNO.3" / "j" / "color", range(0, 8), "{n}.jpg")
+    assert find_frames_root(root) == frames_root
+    ds = load_dataset("casme3", root)
+    (s,) = ds.samples
+    assert s.frame_numbers == tuple(range(2, 7)) and s.frames[0].parent.parent.name == "j"
+    assert not ds.problems

@@ -45,6 +45,34 @@ def normalise_casme3_subject(value: object) -> str:
     return f"spNO.{int(text)}" if text.isdigit() else text
 
 
+#: Where the release puts the ``spNO.*`` folders, relative to the dataset root (both layouts
+#: circulate: ``part_A/data/part_A`` and the split download's ``part_A/data/part_A_split/part_A``).
+FRAME_ROOTS = ("data/part_A", "data/part_A_split/part_A", "part_A/data/part_A", "part_A/data/part_A_split/part_A",
+               "part_A", "")
+
+
+def find_frames_root(root: Path) -> Path:
+    """The folder holding ``spNO.*``: a known release layout first, else a shallow search."""
+    import re
+
+    rx = re.compile(SUBJECT_FOLDER, re.IGNORECASE)
+    for rel in FRAME_ROOTS:
+        cand = root / rel if rel else root
+        if cand.is_dir() and any(e.is_dir() and rx.fullmatch(e.name) for e in cand.iterdir()):
+            return cand
+    return find_folder_with_children(root, SUBJECT_FOLDER, "CAS(ME)^3 subjects", "frames")
+
+
+def recording_folder(subject_folder: Path, filename: str) -> Path:
+    """``<spNO.N>/<filename>``, matching the annotation's Filename without regard to case
+    (the label file and the folders disagree in case for some recordings, e.g. ``J`` / ``j``)."""
+    exact = subject_folder / filename
+    if exact.is_dir() or not subject_folder.is_dir():
+        return exact
+    matches = [e for e in subject_folder.iterdir() if e.is_dir() and e.name.lower() == filename.lower()]
+    return matches[0] if len(matches) == 1 else exact
+
+
 def load_casme3(
     root: Path,
     *,
@@ -60,8 +88,7 @@ def load_casme3(
     ann = Path(annotation) if annotation else find_file(root, ANNOTATION_PATTERNS, "CAS(ME)^3 part A ME label file",
                                                         "annotation")
     table = read_excel_table(ann, COLUMNS, sheet=sheet)
-    frames_root = Path(frames) if frames else find_folder_with_children(
-        root, SUBJECT_FOLDER, "CAS(ME)^3 subjects", "frames")
+    frames_root = Path(frames) if frames else find_frames_root(root)
     file = str(ann)
     samples: list[Sample] = []
     problems: list[Problem] = []
@@ -82,7 +109,7 @@ def load_casme3(
                         extra={"filename": filename, "annotation_line": str(row.line)})
         aus, p_au = aus_with_problems(row.get("aus"), sample.id, file)
         label, p_label = label_with_problems(emotion, cs, sample.id, file)
-        folder = frames_root / subject / filename / COLOR_FOLDER
+        folder = recording_folder(frames_root / subject, filename) / COLOR_FOLDER
         if folder not in folder_cache:
             folder_cache[folder] = clip_frames(folder)
         paths, numbers = folder_cache[folder]
