@@ -63,3 +63,23 @@ def test_infer_aus_reads_aus_and_sides_from_motion_alone():
     c = check_clip(make_sample([]), stats, CFG)
     assert not c.labelled and c.score == 1.0 and [v.au for v in c.inferred] == ["AU1", "AU2", "RAU12"]
     assert c.unexplained == []
+
+
+def test_grounded_evidence_falls_back_to_the_flow_when_the_au_head_names_nothing_supported():
+    import numpy as np
+
+    from deftmer.model.evidence import grounded_evidence
+    from deftmer.unimer.answer import NO_EVIDENCE, format_evidence
+    from deftmer.unimer.facs import MODEL_AUS
+
+    prepared = make_prepared([ActionUnit(12, "R"), ActionUnit(1), ActionUnit(2)], amplitude=0.4, noise=0.05)
+    head = np.zeros(len(MODEL_AUS))
+    head[MODEL_AUS.index(12)] = 0.9                       # the AU head names AU12: supported, on the right
+    assert [(e.au, e.inferred) for e in grounded_evidence(prepared, head, CFG)] == [("RAU12", False)]
+    head[:] = 0.0
+    head[MODEL_AUS.index(4)] = 0.9                        # names only AU4, which did not move
+    items = grounded_evidence(prepared, head, CFG)
+    assert [(e.au, e.inferred) for e in items] == [("AU1", True), ("AU2", True), ("RAU12", True)]
+    assert format_evidence(items).startswith("motion consistent with AU1")
+    still = make_prepared([], amplitude=0.0, noise=0.05)    # nothing moved: then, and only then, no evidence
+    assert format_evidence(grounded_evidence(still, np.zeros(len(MODEL_AUS)), CFG)) == NO_EVIDENCE

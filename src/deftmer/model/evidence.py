@@ -9,7 +9,9 @@ What is grounded by design and what the LLM writes (``DeftModel.generate``):
   when the Uni-MER dual constraint (`deftmer.unimer.constraints.au_verdict`) calls it
   "supported" by this clip's optical flow. Its wording comes from `deftmer.unimer.describe`,
   i.e. from the measured direction and strength of its regions. Without a motion expert (an
-  ablation) the candidates are the AUs the flow alone supports (`infer_aus`).
+  ablation), or when none of the AU head's candidates is supported, the evidence is the AUs the
+  flow alone supports (`infer_aus`), written "motion consistent with AUn", so the answer never
+  says that no AU is supported while the flow supports one.
 * **Reasoning** — written by the LLM, greedy, continuing the assistant turn after the fixed
   "Emotion: ... / Evidence: ... / Reasoning:" prefix, so it is conditioned on the expert tokens,
   the decided class and the grounded evidence. It is the only free text, and it is not checked.
@@ -60,12 +62,12 @@ def grounded_evidence(prepared: PreparedSample, au_probs: Sequence[float] | None
                       threshold: float = 0.5, max_aus: int = 3) -> list[EvidenceItem]:
     """Evidence items for one clip: AU-head candidates that its flow supports, described from the flow.
 
-    ``au_probs`` follows ``facs.MODEL_AUS``; None (no motion expert) falls back to the AUs the
-    flow alone supports, marked as inferred.
+    ``au_probs`` follows ``facs.MODEL_AUS``. With None (no motion expert), or when no candidate
+    of the AU head is supported, the items are the AUs the flow alone supports, marked inferred.
     """
     stats = region_stats(prepared)
     if au_probs is None:
-        return [describe_au(v, stats, cfg, inferred=True) for v in infer_aus(stats, cfg)[:max_aus]]
+        return _inferred(stats, cfg, max_aus)
     probs = np.asarray(au_probs, dtype=float)
     order = [i for i in np.argsort(-probs, kind="stable") if probs[i] >= threshold]
     items: list[EvidenceItem] = []
@@ -75,4 +77,8 @@ def grounded_evidence(prepared: PreparedSample, au_probs: Sequence[float] | None
             items.append(describe_au(v, stats, cfg))
         if len(items) >= max_aus:
             break
-    return items
+    return items or _inferred(stats, cfg, max_aus)
+
+
+def _inferred(stats: list[RegionMotionStats], cfg: UnimerConfig, max_aus: int) -> list[EvidenceItem]:
+    return [describe_au(v, stats, cfg, inferred=True) for v in infer_aus(stats, cfg)[:max_aus]]
