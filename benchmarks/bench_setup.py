@@ -150,12 +150,12 @@ def run_script(main: Callable[[], None]) -> None:
     """Run a benchmark's ``main`` the way the CLI runs a command: a user mistake (a missing root,
     a bad override) is one red line and exit code 2, Ctrl-C exits 130; only bugs show a traceback."""
     from deftmer.errors import UserError
-    from deftmer.utils.console import err_console
+    from deftmer.utils.console import err_console, print_user_error
 
     try:
         main()
     except UserError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        print_user_error(e)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: finished folds and caches are kept (bench_accuracy --resume)")

@@ -67,12 +67,11 @@ def time_model(root: str, cache: str, sets: list[str], model_name: str, repeats:
             t = time.perf_counter()
             model.predict([c], explain=True)
             explain_lat.append((time.perf_counter() - t) * 1000)
-    extra = {k: float(v) for k, v in stats.items()
-             if (k.endswith("per_s") or k.endswith("_s")) and isinstance(v, (int, float))}
+    timings = {k: float(v) for k, v in stats.items() if k.endswith("_s") and isinstance(v, (int, float))}
     return {"n_train": len(train), "fit_s": fit_s, "train_clips_per_s": len(train) / fit_s,
             "p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)), "n_latency": len(lat),
             "explain_p50_ms": float(np.percentile(explain_lat, 50)) if explain_lat else float("nan"),
-            "base_mb": base, "peak_mb": peak_rss_mb(), "stats_per_s": extra}
+            "base_mb": base, "peak_mb": peak_rss_mb(), "fit_timings": timings}
 
 
 STAGE_COLUMNS = ["features s", "stage 1 /s", "stage 1 s", "stage 1b /s", "stage 1b s", "stage 2 /s", "stage 2 s"]
@@ -80,7 +79,7 @@ STAGE_COLUMNS = ["features s", "stage 1 /s", "stage 1 s", "stage 1b /s", "stage 
 
 def stage_cells(result: dict) -> list:
     """One row of the per-stage table from the stats a model's ``fit`` reported."""
-    st = result.get("stats_per_s", {})
+    st = result.get("fit_timings", {})
     if "train_samples_per_s" in st:                       # flow-cnn: a single supervised stage
         return ["-", st["train_samples_per_s"], result["fit_s"], "-", "-", "-", "-"]
     get = (lambda k: st.get(k, "-"))

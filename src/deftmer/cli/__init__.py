@@ -28,7 +28,7 @@ def _say_interrupted(err_console) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from deftmer.utils.console import err_console, quiet_library_chatter
+    from deftmer.utils.console import err_console, print_user_error, quiet_library_chatter
 
     quiet_library_chatter()
 
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
                 _say_interrupted(err_console)
             sys.exit(rc)
     except UserError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        print_user_error(e)
         sys.exit(e.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         _say_interrupted(err_console)

@@ -15,7 +15,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from deftmer.errors import DataLayoutError
 
@@ -198,19 +198,30 @@ def _walk(root: Path, max_depth: int) -> Iterable[Path]:
                 stack.append((e, depth + 1))
 
 
+def _count_children(folder: Path, rx: re.Pattern) -> int:
+    """Sub-folders of ``folder`` whose names match ``rx`` (0 when it is not a readable folder)."""
+    try:
+        return sum(1 for e in folder.iterdir() if e.is_dir() and rx.fullmatch(e.name))
+    except (FileNotFoundError, PermissionError, NotADirectoryError):
+        return 0
+
+
 def find_folder_with_children(root: Path, child_pattern: str, what: str, option: str,
-                              max_depth: int = 3) -> Path:
+                              max_depth: int = 3, known: Sequence[str] = ()) -> Path:
     """The folder under ``root`` (or root itself) holding the most sub-folders named like
     ``child_pattern`` (a regex, e.g. subject folders ``sub\\d+``); shallowest wins ties.
+
+    ``known`` lists a release's own layouts (paths relative to ``root``): the first that holds
+    such sub-folders is taken before searching, which also finds layouts deeper than ``max_depth``.
     """
     rx = re.compile(child_pattern, re.IGNORECASE)
+    for rel in known:
+        if _count_children(root / rel, rx):
+            return root / rel
     candidates = [root] + [p for p in _walk(root, max_depth) if p.is_dir()]
     scored = []
     for c in candidates:
-        try:
-            n = sum(1 for e in c.iterdir() if e.is_dir() and rx.fullmatch(e.name))
-        except (PermissionError, NotADirectoryError):
-            continue
+        n = _count_children(c, rx)
         if n:
             scored.append((-n, len(c.parts), str(c), c))
     if not scored:

@@ -53,14 +53,7 @@ FRAME_ROOTS = ("data/part_A", "data/part_A_split/part_A", "part_A/data/part_A", 
 
 def find_frames_root(root: Path) -> Path:
     """The folder holding ``spNO.*``: a known release layout first, else a shallow search."""
-    import re
-
-    rx = re.compile(SUBJECT_FOLDER, re.IGNORECASE)
-    for rel in FRAME_ROOTS:
-        cand = root / rel if rel else root
-        if cand.is_dir() and any(e.is_dir() and rx.fullmatch(e.name) for e in cand.iterdir()):
-            return cand
-    return find_folder_with_children(root, SUBJECT_FOLDER, "CAS(ME)^3 subjects", "frames")
+    return find_folder_with_children(root, SUBJECT_FOLDER, "CAS(ME)^3 subjects", "frames", known=FRAME_ROOTS)
 
 
 def recording_folder(subject_folder: Path, filename: str) -> Path:

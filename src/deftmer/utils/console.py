@@ -68,3 +68,8 @@ def quiet_library_chatter() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers(\..*)?$")
+
+
+def print_user_error(error: Exception) -> None:
+    """A user mistake as the one red line every entry point prints (then it exits non-zero)."""
+    err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
