@@ -1,7 +1,8 @@
 """Command-line entry point: `deftmer <command>`.
 
-User mistakes (`UserError`) become one red line and exit code 2; Ctrl-C says that the run
-can be resumed and exits 130. Only genuine bugs show a traceback.
+User mistakes (`UserError`) and the user's environment (permission denied, read-only or full
+disk) become one red line and exit code 2; Ctrl-C says that the run can be resumed and exits
+130. Only genuine bugs show a traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typer._click.exceptions import ClickException  # typer vendors click; pinne
 
 from deftmer.cli.app import app
 from deftmer.errors import UserError
+from deftmer.utils.io import is_environment_error, os_error_message
 
 # Each module registers its commands on `app` when imported.
 from deftmer.cli import commands_data  # noqa: F401,E402
@@ -44,6 +46,11 @@ def main(argv: list[str] | None = None) -> None:
     except (typer.Abort, KeyboardInterrupt):
         _say_interrupted(err_console)
         sys.exit(130)
+    except OSError as e:
+        if not is_environment_error(e):
+            raise
+        print_user_error(os_error_message(e))
+        sys.exit(UserError.exit_code)
     except ClickException as e:  # usage errors: bad option, missing argument
         e.show()
         sys.exit(e.exit_code)

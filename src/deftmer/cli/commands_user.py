@@ -13,6 +13,7 @@ from deftmer.cli.app import app
 from deftmer.cli.options import ConfigOption, SetOption
 from deftmer.errors import UserError
 from deftmer.utils.console import console, err_console, logger
+from deftmer.utils.io import is_environment_error, os_error_message
 
 
 def _checked_inputs(input: Path, checkpoint: Path, config: Path | None, sets: list[str] | None):
@@ -122,7 +123,9 @@ def _write(path: Path, data, writer) -> None:
     try:
         writer(path, data)
     except OSError as e:
-        raise UserError(f"cannot write {path}: {e.strerror or e}; choose a writable location") from None
+        if not is_environment_error(e):
+            raise
+        raise UserError(os_error_message(e)) from None
 
 
 @app.command("report")
@@ -133,12 +136,8 @@ def report_cmd(
     """Write an HTML page and Markdown for a LOSO run: metrics, figures, config, published numbers."""
     from deftmer.eval.report import write_report
 
-    try:
-        files = write_report(run_dir, out)
-    except OSError as e:  # permission denied, disk full: atomic writes leave no partial file
-        where = e.filename or out or Path(run_dir) / "report"
-        raise UserError(f"cannot write the report to {where}: {e.strerror or e}; pass a writable --out "
-                        f"with free space") from None
+    # permission denied, disk full: atomic writes leave no partial file, and main() says it in one line
+    files = write_report(run_dir, out)
     err_console.print(f"figures: {', '.join(str(p) for p in files.figures.values())}", highlight=False,
                       soft_wrap=True)
     console.print(f"report: {files.html}\nmarkdown: {files.markdown}", highlight=False, soft_wrap=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shlex
 import sys
 from typing import Iterator
 
@@ -70,6 +71,11 @@ def quiet_library_chatter() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers(\..*)?$")
 
 
-def print_user_error(error: Exception) -> None:
+def print_user_error(error: Exception | str) -> None:
     """A user mistake as the one red line every entry point prints (then it exits non-zero)."""
     err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+
+
+def shell_arg(value: object) -> str:
+    """A path or value as it must be typed in a command we print as a hint (``'my data'``)."""
+    return shlex.quote(str(value))
