@@ -68,12 +68,17 @@ def test_problems_by_rule(casme2_root):
     kinds = {(p.kind, p.sample_id) for p in ds.problems}
     assert ("apex_outside_interval", "casme2/sub02/EP03_02") in kinds
     assert ("au_unparsed", "casme2/sub03/EP09_03") in kinds
-    assert ("frames_missing", "casme2/sub03/EP09_03") in kinds        # offset 12 not on disk
+    assert ("frame_not_on_disk", "casme2/sub03/EP09_03") in kinds     # offset 12 not on disk
     assert ("frames_missing", "casme2/sub04/EP12_02f") in kinds       # no folder at all
     assert ("emotion_unknown", "casme2/sub04/EP12_02f") in kinds
-    # Clean clips carry no flags; problem clips are kept, not dropped.
+    # Clean clips carry no flags; problem clips are kept in the dataset (check-data lists them) ...
     assert ds.by_id()["casme2/sub01/EP02_01f"].problems == ()
     assert len(ds) == 7
+    # ... but those an annotation problem makes unusable never reach a stage
+    assert {k: [s.id for s in v] for k, v in ds.excluded().items()} == {
+        "frame_not_on_disk": ["casme2/sub03/EP09_03"], "absent": ["casme2/sub04/EP12_02f"]}
+    assert "casme2/sub03/EP09_03" not in {s.id for s in ds.usable()}
+    assert "casme2/sub02/EP03_02" in {s.id for s in ds.labelled()}    # apex outside: spotted, still usable
 
 
 def test_labels_follow_class_set(casme2_root):
@@ -102,6 +107,7 @@ def test_duplicate_rows_get_distinct_ids_and_a_problem(tmp_path):
     ds = load_casme2(root)
     assert [s.id for s in ds.samples] == ["casme2/sub01/EP01_01", "casme2/sub01/EP01_01_dup2"]
     assert [p.kind for p in ds.problems] == ["duplicate_id"]
+    assert [s.id for s in ds.labelled()] == ["casme2/sub01/EP01_01"]    # the repeat is excluded
 
 
 def test_layout_errors_name_the_file(tmp_path):

@@ -43,7 +43,8 @@ def test_missing_segment_frames_are_reported(tmp_path):
     ds = load_dataset("casme3", make_casme3(tmp_path, rows, {("spNO.3", "c"): range(0, 6)}))
     (s,) = ds.samples
     assert s.frame_numbers == (5,) and s.label == "happy"
-    assert [p.kind for p in ds.problems] == ["frames_missing"] and "apex 7, offset 9" in ds.problems[0].message
+    assert [p.kind for p in ds.problems] == ["frame_not_on_disk"] and "apex 7, offset 9" in ds.problems[0].message
+    assert ds.labelled() == []
 
 
 def test_split_download_layout_and_filename_case_are_accepted(tmp_path):

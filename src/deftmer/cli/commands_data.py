@@ -46,14 +46,18 @@ def check_data_cmd(
     root: Annotated[Optional[Path], typer.Option("--root", "-r", help="Folder holding the dataset.")] = None,
     class_set: Annotated[Optional[str], typer.Option("--class-set", help="Target class set (default: the dataset's own).")] = None,
     option: Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Loader option KEY=VALUE, e.g. annotation=PATH (repeatable).")] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any annotation problem is found.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any annotation problem is found (excluded or absent clips included).")] = False,
     brief: Annotated[bool, typer.Option("--brief", help="Count problems by kind without listing each one.")] = False,
     config: ConfigOption = None,
     sets: SetOption = None,
 ) -> None:
     """Read a dataset, print per-class and per-subject counts and every annotation problem.
 
-    Exits 2 when the layout cannot be read (the message names the file it expected), 1 when it was read but no labelled clip has frames, 0 otherwise (1 with --strict if there are problems).
+    The closing line counts the labelled clips every later stage will use, and those it leaves
+    out: excluded by an annotation rule (onset after offset, duplicate id, annotated frame or
+    frames inside the clip not on disk) or absent (no frames on disk).
+
+    Exits 2 when the layout cannot be read (the message names the file it expected), 1 when it was read but no labelled clip is usable, 0 otherwise (1 with --strict if there are problems).
     """
     from deftmer.data.dataset import load_configured_dataset
     from deftmer.data.check import render_report, summarise
@@ -69,10 +73,11 @@ def check_data_cmd(
     if not report.usable:
         err_console.print(f"[bold red]unusable:[/] {report.unusable_reason}", highlight=False)
         sys.exit(1)  # not typer.Exit: main() runs the app with standalone_mode=False, which swallows it
+    verdict = "[green]ok[/]" if not report.excluded else "[yellow]usable in part[/]"
+    console.print(f"{verdict}: {report.ready_line()}", highlight=False)
     if strict and report.problems:
         err_console.print(f"[yellow]{len(report.problems)} problem(s) found (--strict)[/]", highlight=False)
         sys.exit(1)
-    console.print(f"[green]ok[/]: {report.n_usable_inputs} labelled clips ready from {len(report.per_subject)} subjects")
 
 
 @app.command("models")

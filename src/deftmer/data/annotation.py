@@ -20,6 +20,11 @@ from typing import Any, Iterable, Mapping, Sequence
 from deftmer.errors import DataLayoutError
 
 
+def option_hint(option: str, value: str = "PATH") -> str:
+    """How a user passes a loader option, in the CLI's own syntax (the same on every command)."""
+    return f"-o {option}={value} (or --set data.options.{option}={value})"
+
+
 def normalise_header(text: object) -> str:
     """Header key: case, spaces, underscores and hyphens ignored (``Onset Frame`` -> ``onsetframe``)."""
     return re.sub(r"[\s_\-]+", "", str(text).strip().lower()) if text is not None else ""
@@ -102,7 +107,7 @@ def _table_from_rows(path: Path, sheet: str | None, raw_rows: Iterable[tuple[Any
         where = f" (sheet '{sheet}')" if sheet else ""
         raise DataLayoutError(
             f"{path}{where} has no header row with the columns {need}; "
-            "point the loader at the original annotation file (option annotation=PATH)"
+            f"point the loader at the original annotation file with {option_hint('annotation')}"
         )
     return AnnotationTable(path=path, sheet=sheet, header_line=header_line, rows=tuple(rows),
                            columns=tuple(header))
@@ -175,7 +180,7 @@ def find_file(root: Path, patterns: Iterable[str], what: str, option: str, max_d
     if not hits:
         raise DataLayoutError(
             f"no {what} ({' or '.join(patterns)}) found under {root}; "
-            f"put it there or pass {option}=PATH"
+            f"put it there or pass {option_hint(option)}"
         )
     hits.sort(key=lambda t: (t[0], t[1]))
     return hits[0][2]
@@ -227,7 +232,7 @@ def find_folder_with_children(root: Path, child_pattern: str, what: str, option:
     if not scored:
         raise DataLayoutError(
             f"no folder of {what} (sub-folders named like '{child_pattern}') found under {root}; "
-            f"point --root at the dataset or pass {option}=PATH"
+            f"point --root at the dataset or pass {option_hint(option)}"
         )
     scored.sort()
     return scored[0][3]

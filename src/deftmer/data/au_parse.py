@@ -8,7 +8,8 @@ Each dataset writes AUs its own way: CASME II ``4+L10``, SAMM ``R12 + R15``, ``R
     intensity := A-E (FACS letter)
 
 Tokens are joined by ``+``, ``,``, ``;`` or whitespace; ``or`` and ``/`` join alternatives
-(each kept with ``alternative=True``). A part the grammar cannot read is returned in
+(each kept with ``alternative=True``), except between two intensity letters: SAMM's ``4A/B``
+is AU4 at intensity A or B (``intensity="A/B"``), one certain AU. A part the grammar cannot read is returned in
 ``unparsed`` so the loader can report it as a `Problem` instead of crashing or guessing.
 """
 
@@ -20,7 +21,10 @@ from dataclasses import dataclass
 from deftmer.data.annotation import cell_text
 from deftmer.data.sample import ActionUnit
 
-_TOKEN = re.compile(r"^(?P<prefix>[LRAUTB])?(?:AU)?(?P<number>\d{1,2})(?P<intensity>[A-E])?$", re.IGNORECASE)
+_TOKEN = re.compile(r"^(?P<prefix>[LRAUTB])?(?:AU)?(?P<number>\d{1,2})(?P<intensity>[A-E](?:~[A-E])*)?$",
+                    re.IGNORECASE)
+#: ``4A/B``: a slash between intensity letters is not an alternative AU (kept as ``~`` while splitting).
+_INTENSITY_CHOICE = re.compile(r"(?<=\d)([A-E](?:~[A-E])*)\s*/\s*(?=[A-E](?![0-9A-Za-z]))", re.IGNORECASE)
 _ALTERNATIVE = re.compile(r"\s+or\s+|/", re.IGNORECASE)
 _JOIN = re.compile(r"[+,;&]|\s+")
 _EMPTY = {"", "/", "-", "none", "nan", "n/a", "na"}
@@ -45,7 +49,7 @@ def _parse_token(token: str, alternative: bool) -> ActionUnit | None:
     return ActionUnit(
         number=int(m.group("number")),
         side=side,  # type: ignore[arg-type]
-        intensity=intensity.upper() if intensity else None,
+        intensity=intensity.upper().replace("~", "/") if intensity else None,
         alternative=alternative,
     )
 
@@ -60,8 +64,11 @@ def parse_aus(value: object) -> ParsedAUs:
         return ParsedAUs((), (), text)
     aus: list[ActionUnit] = []
     unparsed: list[str] = []
+    text_split, previous = text, None
+    while text_split != previous:            # "12A/B/C": one more letter per pass
+        previous, text_split = text_split, _INTENSITY_CHOICE.sub(lambda m: m.group(1) + "~", text_split)
     # Split on "+" first: "12 or 14" and "4/7" bind tighter than "+" in every dataset.
-    for group in re.split(r"\+", text):
+    for group in re.split(r"\+", text_split):
         group = group.strip()
         if not group:
             continue
@@ -79,7 +86,7 @@ def parse_aus(value: object) -> ParsedAUs:
                 if joined is not None:
                     aus.append(joined)
                 else:
-                    unparsed.append(option)
+                    unparsed.append(option.replace("~", "/"))
     seen: set[ActionUnit] = set()
     unique = []
     for a in aus:

@@ -1,9 +1,11 @@
 """What ``deftmer check-data`` reports: counts per class and subject, every problem, and
 whether the dataset is usable at all.
 
-A dataset with annotation problems is still usable (problems are flags, later stages cope);
-it is *unusable* when no clip can feed the pipeline: no samples, no labelled samples, or no
-sample with frames (or, for a flow pack, with a flow map).
+Most annotation problems are flags later stages cope with; the kinds in
+`deftmer.data.rules.EXCLUDING` keep a clip out of every stage, and clips without frames on
+disk are "absent". The counts here are of the clips the stages will really use. A dataset is
+*unusable* when no clip can feed the pipeline: no samples, no labelled samples, or no usable
+labelled sample.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from deftmer.data.dataset import MEDataset
+from deftmer.data.rules import ABSENT, exclusion
 from deftmer.data.sample import Problem
 
 EXCLUDED = "(excluded)"
@@ -29,17 +32,29 @@ class DatasetReport:
     classes: tuple[str, ...]
     n_samples: int
     n_labelled: int
-    n_usable_inputs: int  # samples with frames or a flow map
+    n_usable_inputs: int  # labelled samples the stages use: inputs on disk, not excluded by a rule
     per_class: dict[str, int]
     per_subject: dict[str, dict[str, int]]
     per_source: dict[str, int]
     problems: list[Problem] = field(default_factory=list)
     problem_counts: dict[str, int] = field(default_factory=dict)
     unusable_reason: str | None = None
+    excluded: dict[str, int] = field(default_factory=dict)  # labelled clips left out, by rule (and "absent")
+    usable_subjects: int = 0                                # subjects with at least one usable labelled clip
 
     @property
     def usable(self) -> bool:
         return self.unusable_reason is None
+
+    def ready_line(self) -> str:
+        """The closing line of ``check-data``: what the stages will use, and what they leave out."""
+        text = f"{self.n_usable_inputs} labelled clips ready from {self.usable_subjects} subjects"
+        ruled = {k: n for k, n in self.excluded.items() if k != ABSENT}
+        if ruled:
+            text += f"; {sum(ruled.values())} excluded ({', '.join(f'{n} {k}' for k, n in sorted(ruled.items()))})"
+        if self.excluded.get(ABSENT):
+            text += f"; {self.excluded[ABSENT]} absent (no frames on disk)"
+        return text
 
 
 def _sort_subjects(subjects: list[str]) -> list[str]:
@@ -66,19 +81,23 @@ def summarise(ds: MEDataset) -> DatasetReport:
     per_subject = {k: per_subject[k] for k in _sort_subjects(list(per_subject))}
     per_source = dict(Counter(s.source or s.dataset for s in ds.samples))
     labelled = [s for s in ds.samples if s.label is not None]
-    usable_inputs = [s for s in labelled if s.has_frames or s.flow_image is not None]
+    usable_inputs = ds.labelled()
+    excluded = Counter(reason for s in labelled if (reason := exclusion(s)) is not None)
     reason = None
     if not ds.samples:
         reason = "no samples were read"
     elif not labelled:
         reason = f"no sample has a label in the {ds.class_set.name} classes"
-    elif not usable_inputs:
+    elif not usable_inputs and set(excluded) == {ABSENT}:
         reason = "no labelled sample has frames or a flow map on disk (check --root and the frames folder)"
+    elif not usable_inputs:
+        reason = f"every labelled clip is absent or excluded by an annotation rule ({dict(excluded)})"
     return DatasetReport(
         name=ds.name, class_set=ds.class_set.name, classes=classes, n_samples=len(ds.samples),
         n_labelled=len(labelled), n_usable_inputs=len(usable_inputs), per_class=per_class,
         per_subject=per_subject, per_source=per_source, problems=list(ds.problems),
         problem_counts=dict(Counter(p.kind for p in ds.problems)), unusable_reason=reason,
+        excluded=dict(excluded), usable_subjects=len({s.subject for s in usable_inputs}),
     )
 
 
@@ -87,8 +106,11 @@ def render_report(report: DatasetReport, console: Console, show_problems: bool =
     head = Table(title=f"{report.name}: {report.n_samples} clips", show_header=False)
     head.add_row("class set", report.class_set)
     head.add_row("labelled clips", str(report.n_labelled))
-    head.add_row("labelled clips with frames / flow", str(report.n_usable_inputs))
+    for kind, n in sorted(report.excluded.items()):
+        head.add_row("  absent (no frames on disk)" if kind == ABSENT else f"  excluded: {kind}", str(n))
+    head.add_row("labelled clips usable", str(report.n_usable_inputs))
     head.add_row("subjects", str(len(report.per_subject)))
+    head.add_row("subjects with usable clips", str(report.usable_subjects))
     if len(report.per_source) > 1 or report.name not in report.per_source:
         head.add_row("sources", ", ".join(f"{k} {v}" for k, v in sorted(report.per_source.items())))
     head.add_row("problems", str(len(report.problems)))

@@ -16,7 +16,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from deftmer.data.annotation import Column, cell_int, cell_text, read_csv_table
+from deftmer.data.annotation import Column, cell_int, cell_text, option_hint, read_csv_table
 from deftmer.data.casme2 import load_casme2, normalise_casme2_subject
 from deftmer.data.dataset import MEDataset, register_dataset
 from deftmer.data.labels import get_class_set
@@ -57,7 +57,7 @@ def _find_source(root: Path, source: str) -> Path:
             return d
     raise DataLayoutError(
         f"no {source} folder under {root} (a sub-folder named like {'/'.join(p.upper() for p in prefixes)}...); "
-        f"put the three datasets side by side there or pass {source}_root=PATH"
+        f"put the three datasets side by side there or pass {option_hint(source + '_root')}"
     )
 
 

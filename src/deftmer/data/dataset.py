@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 import pandas as pd
 
 from deftmer.data.labels import ClassSet
+from deftmer.data.rules import ABSENT, EXCLUDING, exclusion
 from deftmer.data.sample import Problem, Sample
 from deftmer.errors import UserError
 
@@ -37,9 +38,38 @@ class MEDataset:
     def subjects(self) -> list[str]:
         return sorted({s.subject for s in self.samples})
 
+    def usable(self) -> list[Sample]:
+        """Samples every stage may use: not excluded by an annotation rule, inputs on disk
+        (`deftmer.data.rules.exclusion`); labelled or not (``prepare`` caches both)."""
+        return [s for s in self.samples if exclusion(s) is None]
+
     def labelled(self) -> list[Sample]:
-        """Samples that belong to the target class set (label not None)."""
-        return [s for s in self.samples if s.label is not None]
+        """Usable samples that belong to the target class set (label not None): what unimer,
+        loso and train use, so a clip an annotation problem makes unusable never reaches a metric."""
+        return [s for s in self.usable() if s.label is not None]
+
+    def excluded(self) -> dict[str, list[Sample]]:
+        """Samples kept out of every stage, by reason: an excluding problem kind, or ``absent``."""
+        out: dict[str, list[Sample]] = {}
+        for s in self.samples:
+            reason = exclusion(s)
+            if reason is not None:
+                out.setdefault(reason, []).append(s)
+        return out
+
+    def exclusion_notes(self) -> list[str]:
+        """One line per reason clips are left out (what a stage logs before it starts)."""
+        notes = []
+        messages = {p.sample_id: p.message for p in self.problems if p.kind in EXCLUDING}
+        for reason, samples in self.excluded().items():
+            if reason == ABSENT:
+                notes.append(f"{len(samples)} clip(s) absent: no frames (or flow map) on disk, e.g. {samples[0].id}")
+                continue
+            first = samples[0].id
+            detail = f": {messages[first]}" if first in messages else ""
+            notes.append(f"{len(samples)} clip(s) excluded by rule {reason} ({EXCLUDING[reason]}), e.g. "
+                         f"{first}{detail}; `deftmer check-data` lists them all")
+        return notes
 
     def by_id(self) -> dict[str, Sample]:
         return {s.id: s for s in self.samples}
@@ -122,6 +152,9 @@ def load_dataset(name: str, root: str | Path, **options: Any) -> MEDataset:
     root = Path(root).expanduser()
     if not root.exists():
         raise UserError(f"dataset root {root} does not exist; pass --root pointing at the {name} folder")
+    if not root.is_dir():
+        raise UserError(f"dataset root {root} is a file, not a folder; pass --root pointing at the folder that "
+                        f"holds the {name} dataset")
     return _REGISTRY[key].loader(root, **options)
 
 

@@ -2,8 +2,10 @@
 
 Nothing is fixed by row number (the habit of research code that breaks on the next
 spreadsheet version): each rule looks at one clip's values and files, and a violation
-becomes a `Problem` attached to the clip and to the dataset. Clips are kept; later stages
-decide (for example, spot the apex when it is missing).
+becomes a `Problem` attached to the clip and to the dataset. Most problems leave the clip
+usable (a missing apex is spotted); the kinds in `EXCLUDING` make it unusable, and one rule,
+`exclusion`, keeps such clips out of every stage (prepare, unimer, loso, train), so bad
+annotations never reach a metric. Clips whose inputs are not on disk at all are "absent".
 """
 
 from __future__ import annotations
@@ -26,6 +28,29 @@ AU_UNPARSED = "au_unparsed"
 EMOTION_UNKNOWN = "emotion_unknown"
 DUPLICATE_ID = "duplicate_id"
 FIELD_MISSING = "field_missing"
+FRAME_NOT_ON_DISK = "frame_not_on_disk"
+FRAME_GAP = "frame_gap"
+
+#: Problem kinds that make a clip unusable, and why: such a clip is excluded from every stage.
+EXCLUDING: dict[str, str] = {
+    INTERVAL_INVALID: "onset after offset",
+    DUPLICATE_ID: "repeats another row's id",
+    FRAME_NOT_ON_DISK: "an annotated frame is not on disk",
+    FRAME_GAP: "frames missing inside the clip",
+}
+#: Problem kinds that say a clip's inputs (frames, or a flow pack's files) are not on disk at all.
+ABSENT_KINDS: tuple[str, ...] = (FRAMES_MISSING, FILES_MISSING)
+ABSENT = "absent"
+
+
+def exclusion(sample: Sample) -> str | None:
+    """The excluding problem kind of ``sample``, `ABSENT` when it has no inputs on disk, else None."""
+    for kind in sample.problems:
+        if kind in EXCLUDING:
+            return kind
+    if any(kind in ABSENT_KINDS for kind in sample.problems):
+        return ABSENT
+    return None
 
 
 def clip_frames(folder: Path) -> tuple[tuple[Path, ...], tuple[int, ...]]:
@@ -80,7 +105,7 @@ def interval_problems(sample: Sample, file: str | None, apex_expected: bool = Tr
     if on is None or off is None:
         out.append(Problem(FIELD_MISSING, f"onset={on} offset={off}: onset or offset frame is not a number", sid, file))
     elif on > off:
-        out.append(Problem(INTERVAL_INVALID, f"onset {on} is after offset {off}", sid, file))
+        out.append(Problem(INTERVAL_INVALID, f"onset {on} is after offset {off}; clip excluded", sid, file))
     if ap is None:
         if apex_expected:
             out.append(Problem(APEX_MISSING, "apex frame not annotated; it will be spotted from the frames", sid, file))
@@ -90,7 +115,9 @@ def interval_problems(sample: Sample, file: str | None, apex_expected: bool = Tr
 
 
 def frame_problems(sample: Sample, folder: Path) -> list[Problem]:
-    """Clip folder missing, or annotated onset/apex/offset frames not on disk."""
+    """Clip folder missing (absent), annotated onset/apex/offset frames not on disk, or a gap
+    in the frame numbers between onset and offset (each excludes the clip: the pipeline would
+    otherwise quietly use a neighbouring frame)."""
     sid = sample.id
     if not folder.is_dir():
         return [Problem(FRAMES_MISSING, "clip folder does not exist", sid, str(folder))]
@@ -101,7 +128,15 @@ def frame_problems(sample: Sample, folder: Path) -> list[Problem]:
             if n is not None and n not in have]
     if lost:
         span = f"{sample.frame_numbers[0]}..{sample.frame_numbers[-1]}"
-        return [Problem(FRAMES_MISSING, f"annotated frame(s) {', '.join(lost)} not on disk (frames {span})",
+        return [Problem(FRAME_NOT_ON_DISK, f"annotated frame(s) {', '.join(lost)} not on disk (frames {span}); "
+                        "clip excluded", sid, str(folder))]
+    on, off = sample.onset, sample.offset
+    first = on if on is not None else sample.frame_numbers[0]
+    last = off if off is not None else sample.frame_numbers[-1]
+    gaps = [n for n in range(first, last + 1) if n not in have]
+    if gaps:
+        shown = ", ".join(str(n) for n in gaps[:5]) + (f" and {len(gaps) - 5} more" if len(gaps) > 5 else "")
+        return [Problem(FRAME_GAP, f"frame(s) {shown} missing between frames {first} and {last}; clip excluded",
                         sid, str(folder))]
     return []
 
@@ -132,7 +167,8 @@ def dedupe_ids(samples: list[Sample], file: str | None) -> tuple[list[Sample], l
             clip = f"{s.clip}_dup{n}"
         new = replace(s, clip=clip)
         taken.add(new.id)
-        p = Problem(DUPLICATE_ID, f"id {s.id} appears more than once; this repeat is {new.id}", new.id, file)
+        p = Problem(DUPLICATE_ID, f"id {s.id} appears more than once; this repeat ({new.id}) is excluded, the "
+                    "first row is kept", new.id, file)
         problems.append(p)
         out.append(attach(new, [p]))
     return out, problems

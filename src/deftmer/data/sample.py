@@ -21,7 +21,8 @@ class ActionUnit:
 
     ``side`` is the subject's own side (``"L"`` = subject's left, which is the *image right*
     in a frontal, non-mirrored view) or ``None`` for bilateral / unspecified.
-    ``intensity`` is the FACS letter A-E when the annotation gives one.
+    ``intensity`` is the FACS letter A-E when the annotation gives one (``"A/B"`` when it
+    gives a choice of letters, as SAMM's ``4A/B``).
     ``alternative`` marks an AU that the annotator gave as one of several options
     (``"12 or 14"``, ``"4/7"``): it is kept, but it is not a certain label.
     """

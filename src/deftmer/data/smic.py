@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from deftmer.data.annotation import find_folder_with_children
+from deftmer.data.annotation import find_folder_with_children, option_hint
 from deftmer.data.dataset import MEDataset, register_dataset
 from deftmer.data.labels import get_class_set
 from deftmer.data.loader_options import call_loader
@@ -40,7 +40,7 @@ def _find_hs(root: Path) -> Path:
     except DataLayoutError:
         raise DataLayoutError(
             f"no SMIC-HS tree under {root}: expected HS/s1/micro/{{positive,negative,surprise}}/s1_po_01/*.bmp; "
-            "point --root at the SMIC folder (the one holding HS) or pass hs=PATH"
+            f"point --root at the SMIC folder (the one holding HS) or pass {option_hint('hs')}"
         ) from None
 
 
