@@ -6,6 +6,7 @@ YAML, applies ``section.key=value`` overrides and saves the resolved config besi
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
@@ -58,22 +59,65 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         try:
             tree = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as e:
-            raise ConfigError(f"config file {p} is not valid YAML: {str(e).splitlines()[0]}") from None
+            raise ConfigError(f"config file {p} is not valid YAML{_yaml_where(e)}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {p} is not a text file; pass a YAML file to --config") from None
         if not isinstance(tree, dict):
             raise ConfigError(f"config file {p} must hold a mapping at the top level")
     for ov in overrides or []:
         if "=" not in ov:
             raise ConfigError(f"override '{ov}' must look like section.key=value (e.g. model.lora_rank=16)")
         k, v = ov.split("=", 1)
-        _set_dotted(tree, k.strip().lstrip("-"), yaml.safe_load(v))
+        try:
+            value = yaml.safe_load(v)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {ov}: the value is not valid YAML{_yaml_where(e)}; quote it") from None
+        _set_dotted(tree, k.strip().lstrip("-"), value)
     try:
         return ExperimentConfig.model_validate(tree)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"])
-        src = f" in {path}" if path else ""
-        raise ConfigError(f"config{src}: '{loc}': {err['msg']}") from None
+        raise ConfigError(validation_message(e, f" in {path}" if path else "")) from None
+
+
+def _yaml_where(e: yaml.YAMLError) -> str:
+    """`` at line L, column C: <problem>`` from PyYAML's error marks (1-based, as editors count)."""
+    mark = getattr(e, "problem_mark", None)
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    if mark is None:
+        return f": {problem}"
+    return f" at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The config section (pydantic model) that ``loc``'s last key sits in."""
+    node: type[BaseModel] = ExperimentConfig
+    for part in loc[:-1]:
+        field = node.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return None
+        node = ann
+    return node
+
+
+def validation_message(e: ValidationError, where: str = "") -> str:
+    """The first validation error as one line; an unknown key comes with the keys that exist there."""
+    err = e.errors()[0]
+    loc = ".".join(str(x) for x in err["loc"])
+    section = _model_at(tuple(err["loc"])) if err["type"] == "extra_forbidden" else None
+    if section is None:
+        return f"config{where}: '{loc}': {err['msg']}"
+    prefix = ".".join(str(x) for x in err["loc"][:-1])
+    keys = [f"{prefix}.{k}" if prefix else k for k in section.model_fields]
+    close = difflib.get_close_matches(loc, keys, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return f"config{where}: unknown key '{loc}'{hint}; valid keys: {', '.join(keys)}"
+
+
+def config_yaml(cfg: ExperimentConfig) -> str:
+    """The resolved config as the YAML saved beside outputs."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
 
 
 def save_config(cfg: ExperimentConfig, path: str | Path) -> None:
-    atomic_write_text(path, yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    atomic_write_text(path, config_yaml(cfg))
