@@ -32,18 +32,32 @@ def prepare(
     """Align faces, spot missing apexes, compute flow/strain, AU regions and dynamic images; cache them.
 
     Resumable: samples already cached are skipped, so re-run the same command after an
-    interruption. A report (counts, failures with reasons, time per stage) is printed and saved
-    as report.json in the cache folder.
+    interruption. Clips an annotation problem makes unusable, and clips without frames on
+    disk, are left out and counted (see `deftmer check-data`). A clip that failed before is
+    tried again when its input files changed (or with --retry-failed). A report (counts,
+    failures with reasons, time per stage) is printed and saved as report.json in the cache
+    folder. Exits 1 when a clip whose frames exist failed.
     """
-    from deftmer.data.dataset import load_configured_dataset
+    from deftmer.cli.options import stage_dataset
+    from deftmer.config import config_yaml
     from deftmer.preprocess import prepare_dataset
     from deftmer.preprocess.cache import PreparedCache
-    from deftmer.config import save_config
+    from deftmer.utils.console import print_user_error
+    from deftmer.utils.io import write_text_if_changed
 
     cfg = resolve_config(config, sets, data__dataset=dataset, data__root=str(root), preprocess__flow=flow)
-    ds = load_configured_dataset(cfg.data)
-    report = prepare_dataset(ds.samples, cache, cfg.preprocess, workers=workers, retry_failed=retry_failed)
-    save_config(cfg, PreparedCache(cache, cfg.preprocess).dir / "config.yaml")
+    ds = stage_dataset(cfg)
+    left_out = {reason: len(samples) for reason, samples in ds.excluded().items()}
+    report = prepare_dataset(ds.usable(), cache, cfg.preprocess, workers=workers, retry_failed=retry_failed,
+                             left_out=left_out)
+    if report.computed or report.failed > report.failed_before:   # this run wrote into the cache
+        write_text_if_changed(PreparedCache(cache, cfg.preprocess).dir / "config.yaml", config_yaml(cfg))
     report.print()
-    if report.failed == report.total and report.total > 0:
+    if report.failed:
+        again = (f"{report.failed_before} of them failed before and their inputs did not change (fix or replace "
+                 "their frames: changed clips are retried automatically; or pass --retry-failed)"
+                 if report.failed_before else "fix or replace their frames, then run the same command again")
+        print_user_error(f"{report.failed} of {report.total} clips with frames on disk failed (reasons in the table "
+                         f"above); {again}")
         raise typer.Exit(1)
+

@@ -45,6 +45,8 @@ def prepare_sample(sample: Sample, cfg: PreprocessConfig, timer: StageTimer | No
     dataset runner records either as a per-sample failure and goes on.
     """
     timer = timer or StageTimer()
+    if not sample.has_frames and sample.flow_image is None and sample.apex_image is None:
+        raise UserError(f"{sample.id}: no frames of this clip on disk; check the dataset's frames folder")
     if not sample.has_frames:
         return round_to_storage(prepare_flowpack(sample, cfg, timer))
     n = len(sample.frames)

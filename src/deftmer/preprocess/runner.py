@@ -21,8 +21,9 @@ from deftmer.errors import UserError
 from deftmer.preprocess.cache import PreparedCache
 from deftmer.preprocess.config import PreprocessConfig
 from deftmer.preprocess.pipeline import STAGES, StageTimer, prepare_sample
+from deftmer.utils import testhooks
 from deftmer.utils.console import console, logger, make_progress
-from deftmer.utils.io import atomic_write_json
+from deftmer.utils.io import atomic_write_json, remove_stale_tmp
 
 
 #: Clips each pool worker must get before starting it pays off. A spawned worker costs about
@@ -70,6 +71,10 @@ class PrepareReport:
     computed: int = 0
     cached: int = 0
     failures: list[Failure] = field(default_factory=list)
+    failed_before: int = 0        # of the failures: recorded by an earlier run, inputs unchanged, not retried
+    retried_changed: int = 0      # failed before, tried again because their input files changed
+    unreadable: int = 0           # cache entries that could not be read (truncated): recomputed
+    left_out: dict[str, int] = field(default_factory=dict)  # clips not given to prepare, by reason (check-data)
     stage_seconds: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
     wall_seconds: float = 0.0
     apex_spotted: int = 0
@@ -95,8 +100,31 @@ class PrepareReport:
     def save(self, path: str | Path) -> None:
         atomic_write_json(path, self.to_dict())
 
-    def print(self) -> None:
-        """Rich tables: counts, share of time per stage, and the first failures."""
+    def rows(self) -> list[tuple[str, str]]:
+        """The summary, one row per quantity; rows that would only say 0 for this dataset are left out."""
+        now = self.computed > 0   # head motion and speed describe the clips computed in this run
+        rows = [("clips to prepare", str(self.total)), ("computed now", str(self.computed)),
+                ("from cache", str(self.cached)), ("failed", str(self.failed))]
+        if self.failed_before:
+            rows.append(("  of which failed before (inputs unchanged)", str(self.failed_before)))
+        if self.retried_changed:
+            rows.append(("retried: inputs changed since failing", str(self.retried_changed)))
+        if self.unreadable:
+            rows.append(("unreadable cache entries recomputed", str(self.unreadable)))
+        rows += [(f"left out: {reason}", str(n)) for reason, n in sorted(self.left_out.items())]
+        rows.append(("apex spotted", str(self.apex_spotted)))
+        if self.template_landmarks:
+            rows.append(("template landmarks (no face found)", str(self.template_landmarks)))
+        rows += [("head motion mean / max, px",
+                  f"{self.head_motion_mean_px:.2f} / {self.head_motion_max_px:.2f}" if now else "-"),
+                 ("wall seconds", f"{self.wall_seconds:.1f}"),
+                 ("clips computed per second", f"{self.clips_per_second:.2f}" if now else "-"),
+                 ("cache key", self.config_hash)]
+        return rows
+
+    def print(self, max_failures: int = 20) -> None:
+        """Rich tables: counts, share of time per stage, and the failures (the first
+        ``max_failures``, saying how many more there are and where all of them are)."""
         from rich.table import Table
 
         asked = f" (of {self.workers_requested} asked: too few clips to repay more)" \
@@ -105,15 +133,7 @@ class PrepareReport:
         t = Table(title=f"deftmer prepare: {self.flow}, {self.workers} worker(s){asked}", show_header=False)
         t.add_column("quantity")
         t.add_column("value", justify="right")
-        now = self.computed > 0   # head motion and speed describe the clips computed in this run
-        for name, value in (("samples", str(self.total)), ("computed now", str(self.computed)),
-                            ("from cache", str(self.cached)), ("failed", str(self.failed)),
-                            ("apex spotted", str(self.apex_spotted)), ("template landmarks", str(self.template_landmarks)),
-                            ("head motion mean / max, px",
-                             f"{self.head_motion_mean_px:.2f} / {self.head_motion_max_px:.2f}" if now else "-"),
-                            ("wall seconds", f"{self.wall_seconds:.1f}"),
-                            ("clips computed per second", f"{self.clips_per_second:.2f}" if now else "-"),
-                            ("cache key", self.config_hash)):
+        for name, value in self.rows():
             t.add_row(name, value)
         console.print(t)
         busy = sum(self.stage_seconds.values())
@@ -126,12 +146,20 @@ class PrepareReport:
                 st.add_row(name, f"{sec:.2f}", f"{100 * sec / busy:.1f}%")
             console.print(st)
         if self.failures:
-            ft = Table(title=f"failures ({self.failed})")
+            more = self.failed - max_failures
+            cut = f"; the first {max_failures} shown, all in {Path(self.cache_dir) / REPORT}" if more > 0 else ""
+            ft = Table(title=f"failures ({self.failed}{cut})")
             ft.add_column("sample")
             ft.add_column("reason")
-            for f in self.failures[:20]:
+            for f in self.failures[:max_failures]:
                 ft.add_row(f.sample_id, f.reason)
             console.print(ft)
+            if more > 0:
+                console.print(f"... and {more} more failure(s), listed in {Path(self.cache_dir) / REPORT}",
+                              highlight=False, soft_wrap=True)
+
+
+REPORT = "report.json"
 
 
 def init_worker() -> None:
@@ -162,14 +190,17 @@ def prepare_one(sample: Sample, cache_dir: str, cfg: PreprocessConfig) -> Sample
 
 def prepare_dataset(samples: list[Sample], cache_dir: str | Path, cfg: PreprocessConfig, workers: int = 2,
                     progress: bool = True, retry_failed: bool = False,
-                    min_clips_per_worker: int | None = None) -> PrepareReport:
+                    min_clips_per_worker: int | None = None, left_out: dict[str, int] | None = None) -> PrepareReport:
     """Prepare every sample not yet cached; returns (and saves as ``report.json``) the run's report.
 
     ``workers`` > 1 uses a process pool (spawned processes, started once, one landmarker each),
     but only as many workers as the clips to do repay (``min_clips_per_worker`` each, default
     per flow method from `MIN_CLIPS_PER_WORKER`); the report says how many ran. Ctrl-C keeps
     every finished file; running again resumes. Samples recorded as failed are skipped unless
-    ``retry_failed``.
+    ``retry_failed`` or their input files changed; unreadable cache entries are recomputed.
+    One process at a time works on a cache folder (a second waits, saying who holds it); when
+    everything is already done nothing is written, so a read-only cache serves as it is.
+    ``left_out`` counts clips the caller did not pass (excluded or absent), for the report.
     """
     if workers < 1:
         raise UserError(f"--workers must be at least 1 (got {workers})")
@@ -177,18 +208,51 @@ def prepare_dataset(samples: list[Sample], cache_dir: str | Path, cfg: Preproces
     if len(set(ids)) != len(ids):
         raise UserError("sample ids are not unique; the cache is keyed by id (check the dataset's problems)")
     cache = PreparedCache(cache_dir, cfg)
-    cache.dir.mkdir(parents=True, exist_ok=True)
-    cache.write_config()
+    report, todo = _plan(samples, cache, cfg, workers, retry_failed, left_out, fix=False)
+    if not todo:
+        return report
+    with cache.lock():
+        remove_stale_tmp(cache.dir)
+        report, todo = _plan(samples, cache, cfg, workers, retry_failed, left_out, fix=True)
+        if todo:                     # (another process may have done it all while this one waited)
+            cache.write_config()
+            _run(todo, cache, cfg, report, workers, progress, min_clips_per_worker)
+    if report.template_landmarks:
+        logger.warning(f"{report.template_landmarks} apex face(s) had no face MediaPipe could find; their AU regions "
+                       "use the template layout (meta 'landmarks' = 'template')")
+    return report
+
+
+def _plan(samples: list[Sample], cache: PreparedCache, cfg: PreprocessConfig, workers: int, retry_failed: bool,
+          left_out: dict[str, int] | None, fix: bool) -> tuple[PrepareReport, list[Sample]]:
+    """What is cached, what failed before (and stays failed), and what is to do. With ``fix``
+    (under the cache's lock) unreadable entries are deleted, so they are computed again."""
     report = PrepareReport(cache_dir=str(cache.dir), config_hash=cfg.cache_hash(), flow=cfg.flow, workers=1,
-                           workers_requested=workers, total=len(samples))
+                           workers_requested=workers, total=len(samples), left_out=dict(left_out or {}))
     todo: list[Sample] = []
     for s in samples:
         if cache.has(s):
-            report.cached += 1
-        elif (reason := cache.failure(s)) is not None and not retry_failed:
-            report.failures.append(Failure(s.id, reason))
-        else:
-            todo.append(s)
+            if cache.readable(s):
+                report.cached += 1
+                continue
+            report.unreadable += 1
+            if fix:
+                cache.path_for(s).unlink(missing_ok=True)
+        elif cache.failure_path(s).is_file():
+            reason = cache.failure(s)
+            if reason is None:
+                report.retried_changed += 1
+            elif not retry_failed:
+                report.failures.append(Failure(s.id, reason))
+                report.failed_before += 1
+                continue
+        todo.append(s)
+    return report, todo
+
+
+def _run(todo: list[Sample], cache: PreparedCache, cfg: PreprocessConfig, report: PrepareReport, workers: int,
+         progress: bool, min_clips_per_worker: int | None) -> None:
+    """Prepare ``todo`` (in this process or a pool), collecting outcomes into ``report`` and saving it."""
     report.workers = effective_workers(workers, len(todo), cfg.flow, min_clips_per_worker)
     if report.workers < workers and len(todo) > 1:
         logger.info(f"{len(todo)} clips to prepare: using {report.workers} of {workers} workers (a worker's start-up "
@@ -206,9 +270,9 @@ def prepare_dataset(samples: list[Sample], cache_dir: str | Path, cfg: Preproces
             heads.append((o.head_motion[0] ** 2 + o.head_motion[1] ** 2) ** 0.5)
         else:
             report.failures.append(Failure(o.sample_id, o.reason))
+        testhooks.reached("prepare.clip_done")
 
     bar = make_progress()
-    progress = progress and bool(todo)   # everything cached: no empty bar
     try:
         with bar if progress else contextlib.nullcontext():
             task = bar.add_task(f"prepare ({cfg.flow})", total=len(todo)) if progress else None
@@ -227,13 +291,7 @@ def prepare_dataset(samples: list[Sample], cache_dir: str | Path, cfg: Preproces
         if heads:
             report.head_motion_mean_px = sum(heads) / len(heads)
             report.head_motion_max_px = max(heads)
-        report.save(cache.dir / "report.json")
-    for f in report.failures:
-        logger.warning(f"failed: {f.sample_id}: {f.reason}")
-    if report.template_landmarks:
-        logger.warning(f"{report.template_landmarks} apex face(s) had no face MediaPipe could find; their AU regions "
-                       "use the template layout (meta 'landmarks' = 'template')")
-    return report
+        report.save(cache.dir / REPORT)
 
 
 def start_pool(workers: int) -> ProcessPoolExecutor:
@@ -269,7 +327,7 @@ def _run_pool(todo: list[Sample], root: str, cfg: PreprocessConfig, workers: int
 
 def read_report(cache_dir: str | Path, cfg: PreprocessConfig) -> dict:
     """The last saved report of this cache and config (JSON as written)."""
-    path = PreparedCache(cache_dir, cfg).dir / "report.json"
+    path = PreparedCache(cache_dir, cfg).dir / REPORT
     if not path.is_file():
         raise UserError(f"no preprocessing report at {path}; run `deftmer prepare` first")
     return json.loads(path.read_text())
