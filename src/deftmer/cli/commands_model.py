@@ -14,7 +14,7 @@ from deftmer.cli.app import app
 from deftmer.cli.options import ConfigOption, SetOption, resolve_config
 from deftmer.config import ExperimentConfig
 from deftmer.errors import UserError
-from deftmer.utils.console import console
+from deftmer.utils.console import console, shell_arg
 
 DatasetOpt = Annotated[Optional[str], typer.Option("--dataset", "-d", help="Dataset name (see `deftmer datasets`).")]
 RootOpt = Annotated[Optional[Path], typer.Option("--root", "-r", help="Dataset root folder.")]
@@ -27,9 +27,10 @@ class ProtocolName(str, Enum):
     lodo = "lodo"
 
 
-def _dataset(cfg: ExperimentConfig, cache: Path):
-    """Load the configured dataset after checking root, cache and model name up front."""
-    from deftmer.data.dataset import load_configured_dataset
+def _stage_inputs(cfg: ExperimentConfig, cache: Path, config: Path | None, sets: list[str] | None):
+    """(config, dataset) after checking root, cache and model name up front; the config takes
+    the preprocessing of the cache's preparation (see `with_cache_preparation`)."""
+    from deftmer.cli.options import stage_dataset, with_cache_preparation
     from deftmer.model.api import list_models
 
     if cfg.data.root is None:
@@ -38,11 +39,12 @@ def _dataset(cfg: ExperimentConfig, cache: Path):
         raise UserError(f"dataset root {cfg.data.root} does not exist; pass --root pointing at the {cfg.data.dataset} folder")
     if not cache.is_dir():
         raise UserError(f"cache folder {cache} does not exist; run `deftmer prepare --dataset {cfg.data.dataset} "
-                        f"--root {cfg.data.root} --cache {cache}` first")
+                        f"--root {shell_arg(cfg.data.root)} --cache {shell_arg(cache)}` first")
     models = list_models()
     if cfg.model.name not in models:
         raise UserError(f"unknown model '{cfg.model.name}'; known models: {', '.join(models)}")
-    return load_configured_dataset(cfg.data)
+    cfg = with_cache_preparation(cfg, cache, config, sets)
+    return cfg, stage_dataset(cfg)
 
 
 def print_metrics(m) -> None:
@@ -106,7 +108,7 @@ def loso_cmd(
     cfg = resolve_config(config, set_, data__dataset=dataset, data__root=str(root) if root else None,
                          model__name=model, eval__protocol=protocol, eval__folds=fold_list,
                          eval__generate_explanations=explain)
-    ds = _dataset(cfg, cache)
+    cfg, ds = _stage_inputs(cfg, cache, config, set_)
     res = run_loso(cfg, ds, cache, out, model_name=cfg.model.name, folds=cfg.eval.folds,
                    protocol=cfg.eval.protocol, resume=resume)
     from deftmer.train.loso import process_share
@@ -132,7 +134,7 @@ def train_cmd(
 
     cfg = resolve_config(config, set_, data__dataset=dataset, data__root=str(root) if root else None,
                          model__name=model)
-    ds = _dataset(cfg, cache)
+    cfg, ds = _stage_inputs(cfg, cache, config, set_)
     s = train_final_model(cfg, ds, cache, out, model_name=cfg.model.name, resume=resume)
     console.print(f"trained {s.model} on {s.n_train} clips of {len(s.subjects)} subjects ({s.fit_s:.1f} s); "
                   f"model folder: {out}")

@@ -35,7 +35,7 @@ def unimer_cmd(
     constraint) and write four grounded tasks per clip (emotion, AUs, local motion, reasoning)."""
     from deftmer.config import save_config
     from deftmer.data import get_class_set
-    from deftmer.data.dataset import load_configured_dataset
+    from deftmer.cli.options import stage_dataset, with_cache_preparation
     from deftmer.errors import UserError
     from deftmer.preprocess.cache import load_clip_inputs
     from deftmer.unimer.builder import analyse_clip, records_from_analyses, write_jsonl
@@ -48,9 +48,8 @@ def unimer_cmd(
         raise UserError("no dataset root given; pass --root PATH (or data.root in --config)")
     if out.suffix != ".jsonl":
         raise UserError(f"--out {out} must end in .jsonl (one instruction record per line)")
-    if not cache.is_dir():
-        raise UserError(f"cache folder {cache} does not exist; run `deftmer prepare --cache {cache}` first")
-    ds = load_configured_dataset(cfg.data)
+    cfg = with_cache_preparation(cfg, cache, config, set_)
+    ds = stage_dataset(cfg)
     cs = get_class_set(cfg.data.class_set) if cfg.data.class_set else ds.class_set
     samples = ds.labelled()
     wanted: set[str] | None = None

@@ -7,14 +7,18 @@ the file, so one resolved `ExperimentConfig` describes the run and is saved besi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-
+import yaml
 from pydantic import ValidationError
 
-from deftmer.config import ExperimentConfig, load_config
-from deftmer.errors import ConfigError
+from deftmer.config import ExperimentConfig, load_config, validation_message
+from deftmer.errors import ConfigError, UserError
+from deftmer.utils.console import logger
+
+if TYPE_CHECKING:
+    from deftmer.data.dataset import MEDataset
 
 ConfigOption = Annotated[
     Optional[Path], typer.Option("--config", "-c", help="Experiment config (YAML). Flags below override it.")
@@ -44,7 +48,42 @@ def resolve_config(config: Path | None, sets: list[str] | None, **explicit: Any)
         try:
             cfg = ExperimentConfig.model_validate(tree)
         except ValidationError as e:
-            err = e.errors()[0]
-            loc = ".".join(str(x) for x in err["loc"])
-            raise ConfigError(f"option for '{loc}': {err['msg']}") from None
+            raise ConfigError(validation_message(e).replace("config: ", "option for ", 1)) from None
     return cfg
+
+
+def stage_dataset(cfg: ExperimentConfig) -> "MEDataset":
+    """The configured dataset for a stage (prepare, unimer, loso, train), saying once which clips
+    every stage leaves out and why (annotation rules, no frames on disk)."""
+    from deftmer.data.dataset import load_configured_dataset
+
+    ds = load_configured_dataset(cfg.data)
+    for note in ds.exclusion_notes():
+        logger.warning(note)
+    return ds
+
+
+def explicit_preprocess_keys(config: Path | None, sets: list[str] | None) -> set[str]:
+    """The preprocess keys the user set (``--set preprocess.K=V`` or a ``preprocess`` section in --config)."""
+    keys = {s.split("=", 1)[0].strip().lstrip("-").split(".", 1)[1].split(".")[0]
+            for s in sets or [] if s.strip().lstrip("-").startswith("preprocess.")}
+    if config is not None:
+        try:
+            section = (yaml.safe_load(Path(config).read_text()) or {}).get("preprocess") or {}
+        except (OSError, yaml.YAMLError, AttributeError):
+            section = {}             # load_config has already checked the file
+        keys |= set(section) if isinstance(section, dict) else set()
+    return keys
+
+
+def with_cache_preparation(cfg: ExperimentConfig, cache: Path, config: Path | None,
+                           sets: list[str] | None) -> ExperimentConfig:
+    """``cfg`` with the preprocessing of the preparation in ``cache`` that it selects: a cache
+    holding one preparation is used as it is, without repeating its flags (see
+    `deftmer.preprocess.cache.choose_preparation`)."""
+    from deftmer.preprocess.cache import choose_preparation
+
+    if not cache.is_dir():
+        raise UserError(f"cache folder {cache} does not exist; run `deftmer prepare` with --cache pointing there first")
+    chosen = choose_preparation(cache, cfg.preprocess, explicit_preprocess_keys(config, sets))
+    return cfg.model_copy(update={"preprocess": chosen}, deep=True)
