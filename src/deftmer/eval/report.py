@@ -8,7 +8,6 @@ Input is the folder the LOSO runner writes: ``metrics.json``, ``predictions.csv`
 from __future__ import annotations
 
 import base64
-import csv
 import json
 import math
 from dataclasses import dataclass, field
@@ -20,7 +19,9 @@ import jinja2
 from deftmer.errors import UserError
 from deftmer.eval import figures as F
 from deftmer.eval.published import SELECTION_NOTE, PublishedResult, published_for
-from deftmer.utils.io import atomic_write_bytes, atomic_write_text
+from deftmer.eval.predictions import read_predictions
+from deftmer.utils.console import shell_arg
+from deftmer.utils.io import atomic_write_bytes, atomic_write_text, read_json
 
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "predictions.csv"
@@ -121,15 +122,14 @@ def load_run(run_dir: str | Path) -> RunSummary:
     if not d.is_dir():
         raise UserError(f"run folder {d} does not exist; pass the --out folder of `deftmer loso`")
     mpath = d / METRICS_FILE
+    evaluate = f"`deftmer evaluate {shell_arg(d)}`"
     if not mpath.is_file():
-        raise UserError(f"{d} has no {METRICS_FILE}; run `deftmer loso ... --out {d}` (or `deftmer evaluate {d}`) first")
-    try:
-        m = json.loads(mpath.read_text())
-    except (ValueError, UnicodeDecodeError) as e:
-        raise UserError(f"{mpath} is not valid JSON ({e.__class__.__name__}); re-run `deftmer evaluate {d}`") from None
-    missing = [k for k in ("uf1", "uar", "accuracy") if _num(m.get(k)) is None]
+        raise UserError(f"{d} has no {METRICS_FILE}; run `deftmer loso ... --out {shell_arg(d)}` (or {evaluate}) first")
+    m = read_json(mpath, f"rebuild it from predictions.csv with {evaluate}")
+    missing = [k for k in ("uf1", "uar", "accuracy") if not isinstance(m, dict) or _num(m.get(k)) is None]
     if missing:
-        raise UserError(f"{mpath} lacks {', '.join(missing)}; it was not written by `deftmer loso`/`evaluate`")
+        raise UserError(f"{mpath} lacks {', '.join(missing)}; it was not written by `deftmer loso`/`evaluate`: "
+                        f"rebuild it with {evaluate}")
 
     conf = m.get("confusion") or {}
     labels = [str(x) for x in conf.get("labels", [])] or list((m.get("per_class") or {}).keys())
@@ -154,22 +154,24 @@ def load_run(run_dir: str | Path) -> RunSummary:
         au_f1=_scalar(m.get("au_f1"), "f1", "au_f1") if isinstance(m.get("au_f1"), dict) else _num(m.get("au_f1")),
         claim_support=_num(m.get("claim_support")),
         timing=m.get("timing") if isinstance(m.get("timing"), dict) else {},
-        config_yaml=cfg_path.read_text() if cfg_path.is_file() else None,
-        examples=_read_examples(d / PREDICTIONS_FILE),
+        config_yaml=cfg_path.read_text(errors="replace") if cfg_path.is_file() else None,
+        examples=_read_examples(d / PREDICTIONS_FILE, labels),
         missing_folds=[str(x) for x in (m.get("missing_folds") or [])],
         extra={k: v for k, v in m.items() if k not in known and isinstance(v, (int, float, str, bool))},
     )
 
 
-def _read_examples(path: Path, limit: int = 8) -> list[dict[str, str]]:
-    """A few predictions with their generated text (those with text first) for the page."""
+def _read_examples(path: Path, labels: list[str], limit: int = 8) -> list[dict[str, str]]:
+    """A few predictions with their generated text (those with text first) for the page; the
+    table is validated like every predictions table (a damaged one is a one-line error)."""
     if not path.is_file():
         return []
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    with_text = [r for r in rows if (r.get("text") or "").strip()]
-    picked = (with_text or rows)[:limit]
-    return [{k: (r.get(k) or "") for k in ("sample_id", "subject", "true", "pred", "text")} for r in picked]
+    df = read_predictions(path, labels or None, "run the same `deftmer loso` command again to rebuild it "
+                          "from the fold folders")
+    rows = [{k: str(r.get(k, "") or "") for k in ("sample_id", "subject", "true", "pred", "text")}
+            for r in df.to_dict("records")]
+    with_text = [r for r in rows if r["text"].strip()]
+    return (with_text or rows)[:limit]
 
 
 # --- figures ------------------------------------------------------------------------------------

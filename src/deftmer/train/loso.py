@@ -14,7 +14,8 @@ A fold counts only once its ``done.json`` exists (written last, atomically), so 
 Ctrl-C loses at most the fold in progress, and a restart redoes exactly that. Folds depend
 only on the run seed and their own name, so running them one by one, resumed, as separate
 ``--folds`` jobs, or spread over ``accelerate launch`` processes gives the same metrics.
-No fold ever looks at its test subject before predicting: models train with fixed settings.
+Jobs sharing a run folder never run one fold at once (a lock per fold, `deftmer.train.runfiles`),
+and every file read back on resume is validated. No fold ever looks at its test subject before predicting: models train with fixed settings.
 """
 
 from __future__ import annotations
@@ -37,15 +38,16 @@ from deftmer.data.labels import ClassSet
 from deftmer.data.sample import Sample
 from deftmer.errors import CheckpointError, UserError
 from deftmer.eval.metrics import MetricsReport, compute_metrics
+from deftmer.eval.predictions import read_predictions
 from deftmer.model.api import ClipInputs, Prediction, create_model
 from deftmer.train.folds import Fold, check_no_leak, fold_dir_name, fold_seed, make_folds, select_folds
+from deftmer.train.runfiles import (DONE, PREDICTIONS, REMERGE, RUN_CARD, any_fold_done, check_pooled_counts,
+                                    claim_folds, read_descriptions, read_done, read_run_card)
 from deftmer.utils.console import logger, make_progress
-from deftmer.utils.io import atomic_write_json, atomic_write_text
+from deftmer.utils.io import atomic_write_json, atomic_write_text, read_json, remove_stale_tmp
+from deftmer.utils.locks import folder_lock
 from deftmer.utils.seed import seed_everything
 
-RUN_CARD = "run.json"
-DONE = "done.json"
-PREDICTIONS = "predictions.csv"
 DESCRIPTIONS = "descriptions.jsonl"
 METRICS = "metrics.json"
 
@@ -97,8 +99,8 @@ def _identity(cfg: ExperimentConfig, model_name: str, dataset: MEDataset, protoc
 def _check_run_card(run_dir: Path, identity: dict[str, Any]) -> None:
     """Refuse to mix folds of different runs (another model, config or sample list) in one folder."""
     card = run_dir / RUN_CARD
-    if card.is_file():
-        old = json.loads(card.read_text())
+    if card.is_file() and any_fold_done(run_dir):   # a card no finished fold relies on is simply replaced
+        old = read_run_card(run_dir)
         for key in ("model", "dataset", "protocol", "class_set", "samples_digest", "config"):
             if old.get(key) != identity[key]:
                 what = "set of labelled samples" if key == "samples_digest" else key
@@ -222,7 +224,8 @@ def run_fold(fold: Fold, clips: dict[str, ClipInputs], cfg: ExperimentConfig, cl
 
 
 def fold_is_done(run_dir: Path, fold: str) -> bool:
-    return (run_dir / "folds" / fold_dir_name(fold) / DONE).is_file()
+    """Finished, with intact files (a damaged fold counts as not done, so resuming redoes it)."""
+    return read_done(run_dir, fold) is not None
 
 
 def merge_run(run_dir: Path, write: bool = True) -> MetricsReport:
@@ -234,20 +237,19 @@ def merge_run(run_dir: Path, write: bool = True) -> MetricsReport:
     card_path = run_dir / RUN_CARD
     if not card_path.is_file():
         raise CheckpointError(f"{run_dir} is not a LOSO run folder (no {RUN_CARD}); pass the --out of `deftmer loso`")
-    card = json.loads(card_path.read_text())
+    card = read_run_card(run_dir)
     classes = card["classes"]
     frames, descriptions, per_fold, done = [], [], {}, []
     for name in card["folds"]:
         fdir = run_dir / "folds" / fold_dir_name(name)
-        if not (fdir / DONE).is_file():
+        if (fold_files := read_done(run_dir, name, classes)) is None:
             continue
         done.append(name)
-        rec = json.loads((fdir / DONE).read_text())
+        rec, fold_predictions = fold_files
         per_fold[name] = {"fit_s": rec["fit_s"], "predict_s": rec["predict_s"], "n_train": rec["n_train"],
                           "n_test": rec["n_test"]}
-        frames.append(pd.read_csv(fdir / PREDICTIONS, keep_default_na=False, na_values={"claim_support": [""]}))
-        if (fdir / DESCRIPTIONS).is_file():
-            descriptions += [json.loads(line) for line in (fdir / DESCRIPTIONS).read_text().splitlines() if line]
+        frames.append(fold_predictions)
+        descriptions += read_descriptions(fdir / DESCRIPTIONS)
     cols = ["sample_id", "subject", "source", "true", "pred", *[f"prob_{c}" for c in classes], "text",
             "pred_aus", "true_aus", "claim_support", "fold"]
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
@@ -264,10 +266,12 @@ def merge_run(run_dir: Path, write: bool = True) -> MetricsReport:
                               missing_folds=missing, model=card["model"], dataset=card["dataset"],
                               protocol=card["protocol"], class_set=card["class_set"], timing=timing)
     if write:
-        atomic_write_text(run_dir / PREDICTIONS, df[cols].to_csv(index=False))
-        descriptions.sort(key=lambda d: d["sample_id"])
-        atomic_write_text(run_dir / DESCRIPTIONS, "".join(json.dumps(d) + "\n" for d in descriptions))
-        atomic_write_text(run_dir / METRICS, metrics.dumps())
+        with folder_lock(run_dir, f"the run folder {run_dir}"):
+            remove_stale_tmp(run_dir, recursive=False)
+            atomic_write_text(run_dir / PREDICTIONS, df[cols].to_csv(index=False))
+            descriptions.sort(key=lambda d: d["sample_id"])
+            atomic_write_text(run_dir / DESCRIPTIONS, "".join(json.dumps(d) + "\n" for d in descriptions))
+            atomic_write_text(run_dir / METRICS, metrics.dumps())
     return metrics
 
 
@@ -291,11 +295,12 @@ def run_loso(cfg: ExperimentConfig, dataset: MEDataset, cache_dir: Path, run_dir
     identity = _identity(cfg, model_name, dataset, protocol)
     rank, world, barrier = process_share()
     if rank == 0:
-        _check_run_card(run_dir, identity)
-        atomic_write_json(run_dir / RUN_CARD, {**identity, "folds": [f.name for f in all_folds]})
-        # the run's config, not this job's: which folds a job ran is not part of it
-        save_config(cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"folds": None})}, deep=True),
-                    run_dir / "config.yaml")
+        with folder_lock(run_dir, f"the run folder {run_dir}"):
+            _check_run_card(run_dir, identity)
+            atomic_write_json(run_dir / RUN_CARD, {**identity, "folds": [f.name for f in all_folds]})
+            # the run's config, not this job's: which folds a job ran is not part of it
+            save_config(cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"folds": None})}, deep=True),
+                        run_dir / "config.yaml")
     barrier()
 
     # share out the folds still to do (not all folds), so resumed runs stay balanced
@@ -322,7 +327,7 @@ def run_loso(cfg: ExperimentConfig, dataset: MEDataset, cache_dir: Path, run_dir
             def on_step(stage: str, done: int, total: int) -> None:
                 bar.update(step_task, description=f"  {stage}", completed=done, total=total, visible=progress)
 
-            for fold in todo:
+            for fold in claim_folds(todo, run_dir, resume):   # each under its lock: jobs never share a fold
                 bar.update(folds_task, description=f"{protocol} fold {fold.name}")
                 ckpt = run_dir / "checkpoints" / fold_dir_name(fold.name)
                 if not resume:
@@ -341,25 +346,29 @@ def run_loso(cfg: ExperimentConfig, dataset: MEDataset, cache_dir: Path, run_dir
 
 def evaluate_run(run_dir: Path, write: bool = False) -> MetricsReport:
     """Recompute a run's metrics from its pooled ``predictions.csv`` (e.g. after a metrics
-    change, or on a table edited by hand); ``write`` replaces ``metrics.json``."""
+    change, or on a table edited by hand); ``write`` replaces ``metrics.json``, which is rebuilt
+    anyway when it is missing or unreadable. Every file read is validated first."""
     run_dir = Path(run_dir)
     card_path, pred_path = run_dir / RUN_CARD, run_dir / PREDICTIONS
     for p in (card_path, pred_path):
         if not p.is_file():
             raise CheckpointError(f"{run_dir} is not a finished LOSO run folder (no {p.name}); "
                                   "pass the --out folder of `deftmer loso`")
-    card = json.loads(card_path.read_text())
-    df = pd.read_csv(pred_path, keep_default_na=False, na_values={"claim_support": [""]})
-    missing_cols = {"true", "pred"} - set(df.columns)
-    if missing_cols:
-        raise CheckpointError(f"{pred_path} lacks column(s) {', '.join(sorted(missing_cols))}")
+    card = read_run_card(run_dir)
+    df = read_predictions(pred_path, card["classes"], REMERGE)
+    check_pooled_counts(run_dir, df, pred_path)
     done = set(df["fold"].astype(str)) if "fold" in df.columns else set(card["folds"])
     old = run_dir / METRICS
-    timing = json.loads(old.read_text()).get("timing", {}) if old.is_file() else {}
+    try:
+        timing, intact = dict(read_json(old, "").get("timing") or {}), True
+    except (UserError, AttributeError, TypeError, ValueError):
+        timing, intact = {}, False
     metrics = compute_metrics(df, card["classes"], n_folds=len(done), folds_expected=len(card["folds"]),
                               missing_folds=[f for f in card["folds"] if f not in done], model=card["model"],
                               dataset=card["dataset"], protocol=card["protocol"], class_set=card["class_set"],
                               timing=timing)
-    if write:
+    if write or not intact:
+        if not intact:
+            logger.info(f"{old} was missing or unreadable: rebuilt from {pred_path}")
         atomic_write_text(old, metrics.dumps())
     return metrics

@@ -19,6 +19,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from deftmer.errors import UserError
+
 
 #: Suffix of the temp files `atomic_path` writes (``.<name>.<random>.tmp``); see `remove_stale_tmp`.
 TMP_SUFFIX = ".tmp"
@@ -129,6 +131,24 @@ def write_text_if_changed(path: str | Path, text: str) -> bool:
 
 def atomic_write_json(path: str | Path, obj: Any, indent: int = 2) -> None:
     atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False, default=_json_default) + "\n")
+
+
+def read_json(path: str | Path, fix: str) -> Any:
+    """A JSON file deftmer wrote; empty, cut short, binary or unreadable -> one `UserError`
+    naming the file and ``fix`` (how to rebuild it)."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path} does not exist; {fix}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not text (binary or corrupt); {fix}") from None
+    if not text.strip():
+        raise UserError(f"{path} is empty; {fix}")
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise UserError(f"{path} is not valid JSON (cut short or edited: {e}); {fix}") from None
 
 
 def atomic_save_npz(path: str | Path, **arrays: np.ndarray) -> None:
