@@ -12,26 +12,30 @@ from rich.table import Table
 from deftmer.cli.app import app
 from deftmer.cli.options import ConfigOption, SetOption
 from deftmer.errors import UserError
-from deftmer.utils.console import console, err_console, logger
+from deftmer.utils.console import console, err_console
 from deftmer.utils.io import is_environment_error, os_error_message
 
 
-def _checked_inputs(input: Path, checkpoint: Path, config: Path | None, sets: list[str] | None):
-    """Check the cheap things first (checkpoint card, config, the clip's frames), then load the
-    model: a bad input is reported in a second, not after the model has loaded."""
-    from deftmer.eval.analyse import read_clip
+def _checked_inputs(input: Path, checkpoint: Path, config: Path | None, sets: list[str] | None,
+                    onset: int | None, apex: int | None):
+    """Check the cheap things first (checkpoint card, config, the clip's frames and faces),
+    then load the model: a bad input is reported in seconds, not after the model has loaded."""
+    from deftmer.eval.analyse import face_segment, read_user_clip
     from deftmer.model.api import load_model
 
     cfg = _config_for(checkpoint, config, sets)
-    clip = read_clip(input)
+    clip = read_user_clip(input)
+    face_segment(clip, input.name, onset, apex)
     return clip, load_model(checkpoint), cfg
 
 
 def _config_for(checkpoint: Path, config: Path | None, sets: list[str] | None):
-    """The config a model folder was trained with (a --config/--set replaces parts).
+    """The config a model folder was trained with (a --config/--set may change the rest).
 
-    The checkpoint's own config is the default so that preprocessing matches what the model
-    was trained on; a --config that changes preprocessing gets a warning.
+    Preprocessing and model settings are the checkpoint's own: the weights were trained on
+    clips prepared one way, and ``model.*`` comes with the weights. A --config or --set that
+    changes them is refused in one line saying what it changes, instead of quietly giving
+    another answer (or being ignored).
     """
     from deftmer.config import ExperimentConfig, load_config
     from deftmer.eval.analyse import checkpoint_config
@@ -39,16 +43,25 @@ def _config_for(checkpoint: Path, config: Path | None, sets: list[str] | None):
     if not checkpoint.exists():
         raise UserError(f"checkpoint {checkpoint} does not exist; pass the --out folder of `deftmer train`")
     trained = checkpoint_config(checkpoint)
-    if config is not None:
-        cfg = load_config(config, sets)
-        if cfg.preprocess != trained.preprocess:
-            logger.warning("--config preprocessing differs from the checkpoint's; predictions may be off")
-    elif sets:
-        cfg = load_config(None, sets, base=trained)
-    else:
-        cfg = trained
+    cfg = load_config(config, sets, base=None if config is not None else trained) if (config or sets) else trained
+    changed = _fixed_by_training(trained, cfg)
+    if changed:
+        given = f"--config {config}" if config is not None else "--set"
+        raise UserError(f"{given} changes settings the model in {checkpoint} was trained with: {'; '.join(changed[:4])}"
+                        f"{'; ...' if len(changed) > 4 else ''}. Preprocessing and model settings come with the "
+                        "trained weights: drop the option, or train a model with these settings")
     assert isinstance(cfg, ExperimentConfig)
     return cfg
+
+
+def _fixed_by_training(trained, cfg) -> list[str]:
+    """``section.key (trained -> given)`` for each preprocessing or model setting that differs."""
+    out = []
+    for section in ("preprocess", "model"):
+        a = getattr(trained, section).model_dump(mode="json")
+        b = getattr(cfg, section).model_dump(mode="json")
+        out += [f"{section}.{k} ({a[k]} -> {b[k]})" for k in a if a[k] != b[k]]
+    return out
 
 
 def _print_analysis(a) -> None:
@@ -61,6 +74,8 @@ def _print_analysis(a) -> None:
     spotted = " (spotted)" if a.apex_spotted else ""
     console.print(f"frames: {a.n_frames}, onset {a.onset_index}, apex {a.apex_index}{spotted}; "
                   f"head motion removed: ({a.head_motion_px[0]:+.2f}, {a.head_motion_px[1]:+.2f}) px")
+    if a.note:
+        console.print(f"[yellow]note[/]: {a.note}", highlight=False)
     console.print(f"AUs named by the model: {', '.join(a.aus) if a.aus else 'none'}; consistent with the measured "
                   f"motion: {', '.join(a.motion_aus) if a.motion_aus else 'none'}  (L/R = the subject's left/right)",
                   soft_wrap=True)
@@ -87,7 +102,7 @@ def predict_cmd(
     """Predict the emotion of one clip, with class probabilities, AUs and the measured motion."""
     from deftmer.eval.analyse import analyse_clip
 
-    clip, model, cfg = _checked_inputs(input, checkpoint, config, sets)
+    clip, model, cfg = _checked_inputs(input, checkpoint, config, sets, onset, apex)
     analysis, _ = analyse_clip(input, model, cfg, onset=onset, apex=apex, explain=True, clip=clip)
     if as_json:
         typer.echo(json.dumps(analysis.to_json(), indent=2))
@@ -112,7 +127,7 @@ def explain_cmd(
 
     if out.suffix.lower() != ".png":
         raise UserError(f"--out {out} must end in .png")
-    clip, model, cfg = _checked_inputs(input, checkpoint, config, sets)
+    clip, model, cfg = _checked_inputs(input, checkpoint, config, sets, onset, apex)
     analysis, prepared = analyse_clip(input, model, cfg, onset=onset, apex=apex, explain=True, clip=clip)
     png = figure_to_png(explain_figure(explain_content(analysis, prepared)))
     _write(out, png, atomic_write_bytes)

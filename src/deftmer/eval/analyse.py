@@ -3,7 +3,9 @@ and apex, compute flow, predict with a saved model, and describe the measured mo
 
 This is what `deftmer predict` and `deftmer explain` share. Every step uses the stage that
 owns it (preprocess, model registry, Uni-MER motion statistics), so a user's clip goes through
-exactly the code a benchmark clip goes through.
+exactly the code a benchmark clip goes through. Only frames where a face is found are used: a
+video whose face leaves the picture is cut to its run of face frames (and says so), so the
+apex is never spotted on a frame without a face.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ class ClipAnalysis:
     motion_aus: list[str] = field(default_factory=list)   # AUs the measured flow is consistent with
     head_motion_px: tuple[float, float] = (0.0, 0.0)
     model: str = ""
+    frames_without_face: int = 0
+    face_frames: tuple[int, int] | None = None   # the run of face frames used (first, last)
+    note: str = ""                               # what was chosen for the user (e.g. a later onset)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -92,11 +97,67 @@ def _check_index(name: str, value: int | None, n: int) -> None:
         raise UserError(f"--{name} {value} is outside the clip (frames 0..{n - 1})")
 
 
-def _warm_landmarker(frame) -> None:
-    """Start MediaPipe before the pipeline runs (its start-up chatter is silenced by FaceLandmarker)."""
+@dataclass(frozen=True)
+class UserClip:
+    """A user's clip as read: its frames, frame rate, and which frames show a face."""
+
+    frames: list
+    fps: float
+    has_face: tuple[bool, ...]
+
+    @property
+    def without_face(self) -> int:
+        return self.has_face.count(False)
+
+
+def read_user_clip(path: str | Path) -> UserClip:
+    """`read_clip`, then look for a face in every frame (MediaPipe, about 10 ms a frame)."""
     from deftmer.preprocess.face import get_landmarker
 
-    get_landmarker().detect(frame)
+    frames, fps = read_clip(path)
+    landmarker = get_landmarker()
+    return UserClip(frames, fps, tuple(landmarker.detect(f) is not None for f in frames))
+
+
+def _face_runs(has_face: tuple[bool, ...]) -> list[tuple[int, int]]:
+    """Runs of consecutive face frames as (first, last)."""
+    runs, start = [], None
+    for i, face in enumerate((*has_face, False)):
+        if face and start is None:
+            start = i
+        elif not face and start is not None:
+            runs.append((start, i - 1))
+            start = None
+    return runs
+
+
+def face_segment(clip: UserClip, name: str, onset: int | None = None, apex: int | None = None) -> tuple[int, int]:
+    """The run of face frames the analysis uses: the one holding ``onset`` (or ``apex``) when
+    given, else the longest. A given onset/apex without a face, or face-less frames between
+    them, is one `UserError` naming the frames that do show a face."""
+    n = len(clip.frames)
+    _check_index("onset", onset, n)
+    _check_index("apex", apex, n)
+    if onset is not None and apex is not None and apex <= onset:
+        raise UserError(f"--apex {apex} must come after --onset {onset}")
+    runs = _face_runs(clip.has_face)
+    if not runs:
+        raise UserError(f"{name}: no face found in any of its {n} frames; give a clip that shows a frontal face")
+    shown = ", ".join(f"{a}..{b}" for a, b in runs[:4]) + (" ..." if len(runs) > 4 else "")
+    for flag, index in (("onset", onset), ("apex", apex)):
+        if index is not None and not clip.has_face[index]:
+            raise UserError(f"{name}: --{flag} {index} is a frame with no face (faces in frames {shown}); "
+                            f"choose an {flag} among those")
+    anchor = onset if onset is not None else apex
+    run = next(r for r in runs if r[0] <= anchor <= r[1]) if anchor is not None else max(
+        runs, key=lambda r: (r[1] - r[0], -r[0]))
+    if apex is not None and not run[0] <= apex <= run[1]:
+        raise UserError(f"{name}: frames between --onset {onset} and --apex {apex} have no face (faces in frames "
+                        f"{shown}); choose both in one of those runs")
+    if run[1] - run[0] + 1 < MIN_FRAMES:
+        raise UserError(f"{name}: the face is found in {run[1] - run[0] + 1} consecutive frame(s) only ({shown}); "
+                        f"a micro-expression clip needs at least {MIN_FRAMES}")
+    return run
 
 
 def prepare_clip(frames: list, cfg: ExperimentConfig, sample_id: str, onset: int | None = None,
@@ -104,7 +165,6 @@ def prepare_clip(frames: list, cfg: ExperimentConfig, sample_id: str, onset: int
     """Face, alignment, onset/apex (spotted when not given) and flow for in-memory frames."""
     from deftmer.preprocess import prepare_frames
 
-    _warm_landmarker(frames[0])
     _check_index("onset", onset, len(frames))
     _check_index("apex", apex, len(frames))
     if onset is not None and apex is not None and apex <= onset:
@@ -135,21 +195,38 @@ def clip_sample(sample_id: str, fps: float, prepared: PreparedSample) -> Sample:
                   apex=prepared.apex_index, fps=fps or None)
 
 
+def _prepare_faces(clip: UserClip, cfg: ExperimentConfig, path: Path, onset: int | None,
+                   apex: int | None) -> tuple[PreparedSample, tuple[int, int], str]:
+    """`prepare_clip` on the run of face frames (indices stay those of the whole clip), and a
+    note of what was chosen when the clip has frames without a face."""
+    first, last = face_segment(clip, path.name, onset, apex)
+    on, ap = (None if i is None else i - first for i in (onset, apex))
+    prepared = prepare_clip(clip.frames[first:last + 1], cfg, path.stem or path.name, on, ap)
+    prepared.onset_index += first
+    prepared.apex_index = None if prepared.apex_index is None else prepared.apex_index + first
+    note = ""
+    if clip.without_face:
+        note = (f"{clip.without_face} of {len(clip.frames)} frames show no face; used frames {first}..{last}"
+                + (f" (onset: frame {first}, the first with a face)" if onset is None and first > 0 else ""))
+    return prepared, (first, last), note
+
+
 def analyse_clip(path: str | Path, model: MERModel, cfg: ExperimentConfig, onset: int | None = None,
                  apex: int | None = None, explain: bool = True,
-                 clip: tuple[list, float] | None = None) -> tuple[ClipAnalysis, PreparedSample]:
+                 clip: UserClip | None = None) -> tuple[ClipAnalysis, PreparedSample]:
     """Run the whole pipeline on one clip; returns the analysis and the prepared inputs (for figures).
 
-    ``clip`` = frames and fps already read with `read_clip` (so a CLI can check the input
+    ``clip`` = the clip already read with `read_user_clip` (so a CLI can check the input
     before it spends time loading a model).
     """
     from deftmer.unimer.constraints import check_clip
     from deftmer.unimer.motion import region_stats
 
     path = Path(path)
-    frames, fps = clip if clip is not None else read_clip(path)
+    clip = clip if clip is not None else read_user_clip(path)
+    frames, fps = clip.frames, clip.fps
     sample_id = path.stem or path.name
-    prepared = prepare_clip(frames, cfg, sample_id, onset, apex)
+    prepared, used, note = _prepare_faces(clip, cfg, path, onset, apex)
     sample = clip_sample(sample_id, fps, prepared)
     pred: Prediction = model.predict([ClipInputs(sample, prepared)], explain=explain)[0]
     stats = region_stats(prepared)
@@ -162,7 +239,7 @@ def analyse_clip(path: str | Path, model: MERModel, cfg: ExperimentConfig, onset
         probs={k: round(float(v), 4) for k, v in pred.probs.items()}, aus=list(pred.aus),
         description=description, generated_text=pred.text, moving_regions=moving, motion_aus=motion_aus,
         head_motion_px=(round(float(prepared.head_motion[0]), 3), round(float(prepared.head_motion[1]), 3)),
-        model=getattr(model, "name", ""),
+        model=getattr(model, "name", ""), frames_without_face=clip.without_face, face_frames=used, note=note,
     ), prepared
 
 

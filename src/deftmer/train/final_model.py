@@ -7,7 +7,6 @@ and ``--resume`` continues it (from the model's own mid-training checkpoint when
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -20,7 +19,7 @@ from deftmer.errors import CheckpointError, UserError
 from deftmer.model.api import create_model
 from deftmer.train import loso
 from deftmer.utils.console import logger, make_progress
-from deftmer.utils.io import atomic_write_json
+from deftmer.utils.io import atomic_write_json, read_json
 from deftmer.utils.seed import seed_everything
 
 TRAINED = "training.json"
@@ -48,7 +47,7 @@ def train_final_model(cfg: ExperimentConfig, dataset: MEDataset, cache_dir: Path
     if done.is_file():
         if resume:
             logger.info(f"{out_dir} already holds a finished model; nothing to do")
-            return TrainSummary(**json.loads(done.read_text()))
+            return TrainSummary(**read_json(done, f"delete {done} and run the same `deftmer train` command again"))
         raise CheckpointError(f"{out_dir} already holds a trained model; choose another --out, delete it, "
                               "or pass --resume to keep it")
     checkpoint = out_dir / "checkpoint"
