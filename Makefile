@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.deftmer-installed
 DEMO_OUT ?= demo_out
+PYTEST_ARGS ?=
 
 .PHONY: demo test test-fast install clean
 
@@ -20,7 +21,7 @@ demo: $(STAMP)
 	$(VENV)/bin/deftmer demo --out $(DEMO_OUT)
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
