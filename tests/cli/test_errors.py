@@ -216,3 +216,49 @@ def test_spreadsheet_missing_columns(tmp_path):
     r = deftmer("check-data", "--dataset", "casme2", "--root", str(tmp_path / "casme2"))
     assert r.returncode == 2
     assert_one_line_error(r, "column")
+
+
+# --- config and options -------------------------------------------------------------------------
+
+def test_invalid_yaml_says_line_and_column(tmp_path):
+    bad = tmp_path / "exp.yaml"
+    bad.write_text("model:\n  lora_rank: 4\n   extra: [1,\n")
+    r = deftmer("check-data", "--dataset", "synthme", "--root", str(tmp_path), "--config", str(bad))
+    assert r.returncode == 2
+    assert_one_line_error(r, f"config file {bad} is not valid YAML at line 3, column 9")
+    r = deftmer("check-data", "--dataset", "synthme", "--root", str(tmp_path), "--set", "model.lora_rank=[1,")
+    assert_one_line_error(r, "--set model.lora_rank=[1,: the value is not valid YAML at line 1", "quote it")
+
+
+def test_unknown_set_key_lists_the_valid_keys(tmp_path):
+    r = deftmer("check-data", "--dataset", "synthme", "--root", str(tmp_path), "--set", "model.lora_rnk=4")
+    line = assert_one_line_error(r, "unknown key 'model.lora_rnk' (did you mean model.lora_rank?)")
+    assert "valid keys: model.name, model.llm," in line and "model.lora_rank" in line
+    r = deftmer("check-data", "--dataset", "synthme", "--root", str(tmp_path), "--set", "modle.name=x")
+    assert_one_line_error(r, "unknown key 'modle' (did you mean model?)", "valid keys: seed, data, preprocess")
+
+
+def test_predict_refuses_a_set_that_changes_the_trained_model(tmp_path):
+    """--set preprocess.* would change the answer silently, --set model.* would be ignored: both refused."""
+    trained = ExperimentConfig.model_validate({"preprocess": {"flow": "dis"}}).model_dump(mode="json")
+    ckpt = fake_checkpoint(tmp_path / "ckpt", trained)
+    clip = write_frames(tmp_path / "clip", 4)
+    r = deftmer("predict", str(clip), "--checkpoint", str(ckpt), "--set", "preprocess.flow=tvl1")
+    assert r.returncode == 2
+    assert_one_line_error(r, f"--set changes settings the model in {ckpt} was trained with: preprocess.flow "
+                             "(dis -> tvl1)", "train a model with these settings")
+    r = deftmer("explain", str(clip), "--checkpoint", str(ckpt), "--set", "model.lora_rank=3",
+                "--out", str(tmp_path / "x.png"))
+    assert_one_line_error(r, "model.lora_rank (8 -> 3)")
+    # settings that do not change the model pass; this clip then fails for what it is (noise, no face)
+    r = deftmer("predict", str(clip), "--checkpoint", str(ckpt), "--set", "unimer.min_score=0.2")
+    assert_one_line_error(r, "clip: no face found in any of its 4 frames")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_printed_commands_quote_paths_with_spaces(tmp_path):
+    root = tmp_path / "my data"
+    root.mkdir()
+    r = deftmer("loso", "--dataset", "synthme", "--root", str(root), "--cache", str(tmp_path / "my cache"))
+    line = assert_one_line_error(r, "does not exist")
+    assert f"--root '{root}' --cache '{tmp_path / 'my cache'}'" in line

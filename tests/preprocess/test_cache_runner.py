@@ -177,3 +177,18 @@ def test_format_one_files_still_load(toy, tmp_path):
     q = cache.load(toy[1])
     assert np.array_equal(q.flow, p.flow) and np.array_equal(q.roi_masks, p.roi_masks)
     assert q.apex_index == p.apex_index and q.meta == p.meta
+
+
+def test_the_failure_table_says_how_many_it_leaves_out(tmp_path, capsys, monkeypatch):
+    from deftmer.utils.console import console
+
+    monkeypatch.setattr(console, "_width", 300)
+    report = runner.PrepareReport(cache_dir=str(tmp_path), config_hash="abc", flow="dis", workers=1, total=30,
+                                  failures=[runner.Failure(f"d/s/c{i}", "no face") for i in range(25)],
+                                  left_out={"absent": 246})
+    report.print()
+    out = capsys.readouterr().out
+    assert "failures (25)" in out and "d/s/c19" in out and "d/s/c20" not in out
+    assert (f"... and 5 more failure(s): the first 20 are shown, all 25 are listed in {tmp_path / 'report.json'}"
+            in out)
+    assert "left out: absent" in out and "246" in out and "template landmarks" not in out

@@ -71,10 +71,10 @@ def check_data_cmd(
     report = summarise(ds)
     render_report(report, console, show_problems=not brief)
     if not report.usable:
-        err_console.print(f"[bold red]unusable:[/] {report.unusable_reason}", highlight=False)
+        err_console.print(f"[bold red]unusable:[/] {report.unusable_reason}", highlight=False, soft_wrap=True)
         sys.exit(1)  # not typer.Exit: main() runs the app with standalone_mode=False, which swallows it
     verdict = "[green]ok[/]" if not report.excluded else "[yellow]usable in part[/]"
-    console.print(f"{verdict}: {report.ready_line()}", highlight=False)
+    console.print(f"{verdict}: {report.ready_line()}", highlight=False, soft_wrap=True)
     if strict and report.problems:
         err_console.print(f"[yellow]{len(report.problems)} problem(s) found (--strict)[/]", highlight=False)
         sys.exit(1)

@@ -23,7 +23,7 @@ from deftmer.preprocess.config import PreprocessConfig
 from deftmer.preprocess.pipeline import STAGES, StageTimer, prepare_sample
 from deftmer.utils import testhooks
 from deftmer.utils.console import console, logger, make_progress
-from deftmer.utils.io import atomic_write_json, remove_stale_tmp
+from deftmer.utils.io import TMP_SUFFIX, atomic_write_json, remove_stale_tmp
 
 
 #: Clips each pool worker must get before starting it pays off. A spawned worker costs about
@@ -147,16 +147,16 @@ class PrepareReport:
             console.print(st)
         if self.failures:
             more = self.failed - max_failures
-            cut = f"; the first {max_failures} shown, all in {Path(self.cache_dir) / REPORT}" if more > 0 else ""
-            ft = Table(title=f"failures ({self.failed}{cut})")
+            ft = Table(title=f"failures ({self.failed})")
             ft.add_column("sample")
             ft.add_column("reason")
             for f in self.failures[:max_failures]:
                 ft.add_row(f.sample_id, f.reason)
             console.print(ft)
             if more > 0:
-                console.print(f"... and {more} more failure(s), listed in {Path(self.cache_dir) / REPORT}",
-                              highlight=False, soft_wrap=True)
+                console.print(f"... and {more} more failure(s): the first {max_failures} are shown, all "
+                              f"{self.failed} are listed in {Path(self.cache_dir) / REPORT}", highlight=False,
+                              soft_wrap=True)
 
 
 REPORT = "report.json"
@@ -209,7 +209,7 @@ def prepare_dataset(samples: list[Sample], cache_dir: str | Path, cfg: Preproces
         raise UserError("sample ids are not unique; the cache is keyed by id (check the dataset's problems)")
     cache = PreparedCache(cache_dir, cfg)
     report, todo = _plan(samples, cache, cfg, workers, retry_failed, left_out, fix=False)
-    if not todo:
+    if not todo and not any(cache.dir.rglob(f".*{TMP_SUFFIX}")):
         return report
     with cache.lock():
         remove_stale_tmp(cache.dir)
