@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from deftmer.cli import main
 from deftmer.data import load_dataset
 from deftmer.data.au_parse import parse_aus
 from deftmer.data.check import summarise
 from deftmer.data.sample import ActionUnit as AU
 from me_trees import make_casme2, make_samm
+from test_check_data import run  # noqa: E402  (check-data through main(), exit code and output)
 
 GOOD = [
     [1, "EP01_01", None, 1, 3, 6, None, "12", "happiness"],
@@ -36,16 +36,6 @@ FRAMES = {("sub01", "EP01_01"): (range(1, 7), "img{n}.jpg"), ("sub02", "EP02_01"
 @pytest.fixture()
 def root(tmp_path):
     return make_casme2(tmp_path / "CASME2", GOOD + BAD, FRAMES)
-
-
-def run(argv, capsys):
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_every_unusable_clip_is_excluded_by_its_rule(root):

@@ -55,7 +55,7 @@ def any_fold_done(run_dir: Path) -> bool:
     return any((run_dir / "folds").glob(f"*/{DONE}"))
 
 
-def read_done(run_dir: Path, fold: str, classes: Sequence[str] | None = None
+def read_done(run_dir: Path, fold: str, classes: Sequence[str] | None = None, warn: bool = True
               ) -> tuple[dict[str, Any], pd.DataFrame] | None:
     """The ``done.json`` record and predictions of a finished fold whose files are intact, else None.
 
@@ -72,7 +72,8 @@ def read_done(run_dir: Path, fold: str, classes: Sequence[str] | None = None
             raise UserError(f"{fdir / DONE} lacks {', '.join(DONE_KEYS)}; {fix}")
         predictions = read_predictions(fdir / PREDICTIONS, classes, fix)
     except UserError as e:
-        logger.warning(str(e))
+        if warn:
+            logger.warning(str(e))
         return None
     return record, predictions
 
@@ -98,7 +99,7 @@ def _fold_lock(run_dir: Path, fold: str) -> Path:
 
 def _while_locked(fold: Fold, lock, run_dir: Path, resume: bool) -> Iterator[Fold]:
     try:
-        if resume and read_done(run_dir, fold.name) is not None:
+        if resume and read_done(run_dir, fold.name, warn=False) is not None:
             return                             # another job finished it meanwhile
         ckpt = run_dir / "checkpoints" / fold_dir_name(fold.name)
         if ckpt.is_dir():

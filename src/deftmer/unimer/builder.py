@@ -28,6 +28,7 @@ from deftmer.unimer.facs import AUS, OBJECTIVE_CLASS_EMOTION, REGION_INDEX, emfa
 from deftmer.unimer.motion import ranked_regions, region_stats
 from deftmer.unimer.records import AUVerdict, InstructionRecord, RegionMotionStats
 from deftmer.unimer.templates import INSTRUCTIONS
+from deftmer.utils.console import shell_arg
 from deftmer.utils.io import atomic_write_text
 
 #: At most this many regions are described in a motion answer (strongest first).
@@ -192,7 +193,7 @@ def write_jsonl(records: list[InstructionRecord], path: str | Path) -> None:
 def read_jsonl(path: str | Path) -> list[InstructionRecord]:
     p = Path(path)
     if not p.is_file():
-        raise UserError(f"instruction file {p} not found; build it with `deftmer unimer ... --out {p}`")
+        raise UserError(f"instruction file {p} not found; build it with `deftmer unimer ... --out {shell_arg(p)}`")
     out: list[InstructionRecord] = []
     for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
