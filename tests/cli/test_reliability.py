@@ -337,10 +337,11 @@ def test_a_second_prepare_on_one_cache_waits_and_says_who_holds_it(world, tmp_pa
 
 
 def test_a_second_loso_on_one_run_folder_never_runs_a_fold_twice(world, tmp_path):
+    from deftmer.train.runfiles import fold_lock_path
     from deftmer.utils.locks import release, wait_lock
 
     run_dir = tmp_path / "run"
-    lock = wait_lock(run_dir / "folds" / ".sub01.lock", "test")       # "another process" runs sub01
+    lock = wait_lock(fold_lock_path(run_dir, "sub01"), "test")       # "another process" runs sub01
     proc = start(loso_args(world / "synthme", world / "cache", run_dir))
     try:
         read_until(proc, f"fold sub01 of {run_dir} is in use by process {os.getpid()}")
@@ -351,6 +352,7 @@ def test_a_second_loso_on_one_run_folder_never_runs_a_fold_twice(world, tmp_path
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
     assert json.loads((run_dir / "metrics.json").read_text())["n_folds"] == 3
+    assert sorted(p.name for p in (run_dir / "folds").iterdir()) == ["sub01", "sub02", "sub03"]
 
 
 # --- the shared machine ------------------------------------------------------------------------

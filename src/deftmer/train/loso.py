@@ -15,7 +15,8 @@ Ctrl-C loses at most the fold in progress, and a restart redoes exactly that. Fo
 only on the run seed and their own name, so running them one by one, resumed, as separate
 ``--folds`` jobs, or spread over ``accelerate launch`` processes gives the same metrics.
 Jobs sharing a run folder never run one fold at once (a lock per fold, `deftmer.train.runfiles`),
-and every file read back on resume is validated. No fold ever looks at its test subject before predicting: models train with fixed settings.
+and every file read back on resume is validated. No fold ever looks at its test subject before
+predicting: models train with fixed settings.
 """
 
 from __future__ import annotations

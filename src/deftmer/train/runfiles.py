@@ -93,8 +93,9 @@ def read_descriptions(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _fold_lock(run_dir: Path, fold: str) -> Path:
-    return run_dir / "folds" / f".{fold_dir_name(fold)}.lock"
+def fold_lock_path(run_dir: Path, fold: str) -> Path:
+    """Where a fold's lock lives: a hidden folder of the run, so ``folds/`` holds only fold folders."""
+    return run_dir / ".locks" / f"{fold_dir_name(fold)}.lock"
 
 
 def _while_locked(fold: Fold, lock, run_dir: Path, resume: bool) -> Iterator[Fold]:
@@ -118,13 +119,13 @@ def claim_folds(folds: Sequence[Fold], run_dir: Path, resume: bool) -> Iterator[
     """
     deferred: list[Fold] = []
     for fold in folds:
-        lock = try_lock(_fold_lock(run_dir, fold.name))
+        lock = try_lock(fold_lock_path(run_dir, fold.name))
         if lock is None:
             deferred.append(fold)
             continue
         yield from _while_locked(fold, lock, run_dir, resume)
     for fold in deferred:
-        lock = wait_lock(_fold_lock(run_dir, fold.name), f"fold {fold.name} of {run_dir}")
+        lock = wait_lock(fold_lock_path(run_dir, fold.name), f"fold {fold.name} of {run_dir}")
         yield from _while_locked(fold, lock, run_dir, resume)
 
 
