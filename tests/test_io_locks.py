@@ -65,6 +65,7 @@ def test_a_held_lock_is_refused_and_names_its_holder(tmp_path):
     assert first is not None
     assert try_lock(tmp_path / LOCK_NAME) is None                        # held: not taken twice
     assert describe_holder(tmp_path / LOCK_NAME).startswith(f"process {os.getpid()} on ")
+    assert "(`" in describe_holder(tmp_path / LOCK_NAME)                   # and the command it runs
     release(first)
     assert describe_holder(tmp_path / LOCK_NAME) == "another process"    # the note goes with the lock
     with folder_lock(tmp_path, "test"):

@@ -294,6 +294,8 @@ def test_damaged_fold_files_are_run_again_on_resume(world, tmp_path, capsys):
     run_dir = copy(world / "run", tmp_path / "run")
     done = run_dir / "folds" / "sub02" / "done.json"
     done.write_text(done.read_text()[:20])
+    code, out, err = run(["evaluate", str(run_dir)], capsys)          # the pooled table alone is intact:
+    assert code == 0, err                                             # evaluate needs no done.json
     code, out, err = run(loso_args(world / "synthme", world / "cache", run_dir), capsys)
     assert code == 0, err
     assert "done.json is not valid JSON" in words(err) and "the fold is run again" in words(err)

@@ -40,11 +40,16 @@ def describe_holder(lock_path: Path) -> str:
         return "another process"
 
 
+def _command() -> str:
+    """This process's command line as a user would recognise it (``deftmer prepare ...``)."""
+    program = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path("python")
+    name = "deftmer" if "deftmer" in program.parts else program.name
+    return " ".join([name, *sys.argv[1:]])[:300]
+
+
 def _say_who(lock_path: Path) -> None:
-    atomic_write_json(_owner_path(lock_path), {
-        "pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(Path(sys.argv[0]).name.split() +
-                                                                             sys.argv[1:])[:300],
-        "since": time.strftime("%Y-%m-%d %H:%M:%S")})
+    atomic_write_json(_owner_path(lock_path), {"pid": os.getpid(), "host": socket.gethostname(),
+                                               "command": _command(), "since": time.strftime("%Y-%m-%d %H:%M:%S")})
 
 
 def try_lock(lock_path: str | Path) -> FileLock | None:
