@@ -20,7 +20,7 @@ BLINK = "blink"
 HEAD = "head motion"
 SPEECH = "speech / mouth movement"
 TOO_LONG = "too long (macro-expression)"
-NO_RETURN = "face did not return to rest (part of a longer expression or pose change)"
+NO_RETURN = "no return to rest (longer expression or pose change)"
 TOO_SHORT = "too brief (a jolt or noise)"
 REASONS = (BLINK, HEAD, SPEECH, TOO_LONG, NO_RETURN, TOO_SHORT)
 
