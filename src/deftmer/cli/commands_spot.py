@@ -84,12 +84,11 @@ def csv_text(result) -> str:
 
 
 def _save(path: Path, data: bytes) -> None:
+    """Write atomically; an unwritable place is one line, as for every command's outputs."""
+    from deftmer.cli.commands_user import _write
     from deftmer.utils.io import atomic_write_bytes
 
-    try:
-        atomic_write_bytes(path, data)
-    except OSError as e:
-        raise UserError(f"cannot write {path}: {e.strerror or e}; choose a writable location") from None
+    _write(path, data, atomic_write_bytes)
 
 
 @app.command("spot")

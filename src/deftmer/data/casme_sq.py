@@ -18,18 +18,18 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from deftmer.data.annotation import Column, cell_int, cell_text, find_file, find_folder_with_children, read_excel_table
+from deftmer.data.annotation import (Column, cell_int, cell_text, find_file, find_folder_with_children,
+                                     read_excel_table)
 from deftmer.data.labels import get_class_set
 from deftmer.data.loader_options import call_loader
-from deftmer.data.longvideo import LongVideo, LongVideoSet, TruthInterval, register_long_dataset
-from deftmer.data.rules import FIELD_MISSING, FRAMES_MISSING, aus_with_problems, clip_frames, label_with_problems
+from deftmer.data.longvideo import (LongVideo, LongVideoSet, TruthInterval, interval_from_row,
+                                    register_long_dataset)
+from deftmer.data.rules import FRAMES_MISSING, clip_frames
 from deftmer.data.sample import Problem
 
 CASME_SQ_FPS = 30.0
 ANNOTATION_PATTERNS = ("cas(me)^2code_final*.xlsx", "cas(me)2code_final*.xlsx", "casme^2code_final*.xlsx",
                        "casme_sq*code*.xlsx", "code_final*.xlsx")
-OFFSET_MISSING = "offset_missing"
-KIND_UNKNOWN = "expression_type_unknown"
 
 COLUMNS = [Column("participant", ()), Column("name", ()), Column("onset", ()), Column("apex", ()),
            Column("offset", ()), Column("aus", ()), Column("emotion", ()), Column("type", ()),
@@ -72,28 +72,6 @@ def _video_folders(frames_root: Path) -> dict[tuple[int, str], Path]:
     return out
 
 
-def _interval(row, name: str, vid: str, cs, file: str) -> tuple[TruthInterval | None, list[Problem]]:
-    onset, apex, offset = cell_int(row.get("onset")), cell_int(row.get("apex")), cell_int(row.get("offset"))
-    kind_text = cell_text(row.get("type")).lower()
-    kind = "micro" if "micro" in kind_text else "macro" if "macro" in kind_text else None
-    where = f"{vid}:{name}"
-    if onset is None or kind is None:
-        what = "onset" if onset is None else f"expression type '{kind_text}'"
-        return None, [Problem(FIELD_MISSING if onset is None else KIND_UNKNOWN,
-                              f"row {row.line} has no usable {what}; skipped", where, file)]
-    problems = []
-    if not offset:
-        guess = (apex or onset) + max((apex or onset) - onset, 0)
-        problems.append(Problem(OFFSET_MISSING, f"row {row.line}: offset 0 (not annotated); using {guess}", where,
-                                file))
-        offset = guess
-    aus, p_au = aus_with_problems(row.get("aus"), where, file)
-    emotion = cell_text(row.get("emotion"))
-    label, p_label = label_with_problems(emotion, cs, where, file) if emotion else (None, [])
-    return TruthInterval(onset, apex, offset, kind, emotion, label if kind == "micro" else None, aus,  # type: ignore[arg-type]
-                         name), problems + p_au + (p_label if kind == "micro" else [])
-
-
 def load_casme_sq(root: Path, *, annotation: Path | None = None, frames: Path | None = None,
                   class_set: str = "megc3", name: str = "casme_sq") -> LongVideoSet:
     """Read CAS(ME)^2 under ``root``: every video folder on disk, with its annotated intervals."""
@@ -119,7 +97,7 @@ def load_casme_sq(root: Path, *, annotation: Path | None = None, frames: Path | 
             problems.append(Problem(FRAMES_MISSING, f"row {row.line} ({participant}, {expr}): no video folder "
                                     f"s{key[0]}/{key[0]}_{key[1] or '????'}* under {frames_root}", expr, file))
             continue
-        interval, p = _interval(row, expr, folders[key].name, cs, file)
+        interval, p = interval_from_row(row, expr, cell_text(row.get("emotion")), cs, file)
         problems.extend(p)
         if interval is not None:
             rows[key].append(interval)

@@ -9,15 +9,20 @@ register here (``@register_long_dataset``), as clip loaders do in `deftmer.data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
 import pandas as pd
 
+from deftmer.data.annotation import AnnotationRow, cell_int, cell_text
 from deftmer.data.labels import ClassSet
+from deftmer.data.rules import FIELD_MISSING, aus_with_problems, label_with_problems
 from deftmer.data.sample import ActionUnit, Problem, Sample
 from deftmer.errors import UserError
+
+OFFSET_MISSING = "offset_missing"
+KIND_UNKNOWN = "expression_type_unknown"
 
 Kind = Literal["micro", "macro"]
 
@@ -150,5 +155,26 @@ def load_long_videos(name: str, root: str | Path, **options: Any) -> LongVideoSe
     return _LONG_REGISTRY[key].loader(root, **options)
 
 
-def with_label(interval: TruthInterval, class_set: ClassSet) -> TruthInterval:
-    return replace(interval, label=class_set.map(interval.emotion) if interval.emotion else None)
+def interval_from_row(row: AnnotationRow, name: str, emotion: str, cs: ClassSet,
+                      file: str) -> tuple[TruthInterval | None, list[Problem]]:
+    """One annotated expression from a row with ``onset, apex, offset, type, aus`` cells.
+
+    The type names micro or macro (``micro-expression``, ``Micro - 1/2``, ``Macro``); a row
+    without an onset or a known type is skipped and reported. A missing offset (``0`` in
+    CAS(ME)^2) is reported and set as far after the apex as the onset lies before it, the
+    convention of the public MEGC evaluation code. Only micro-expressions get a class.
+    """
+    onset, apex, offset = cell_int(row.get("onset")), cell_int(row.get("apex")), cell_int(row.get("offset"))
+    kind_text = cell_text(row.get("type")).lower()
+    kind = "micro" if "micro" in kind_text else "macro" if "macro" in kind_text else None
+    if onset is None or kind is None:
+        what = "onset" if onset is None else f"expression type '{kind_text}'"
+        return None, [Problem(FIELD_MISSING if onset is None else KIND_UNKNOWN,
+                              f"row {row.line} has no usable {what}; skipped", name, file)]
+    problems = []
+    if not offset:
+        offset = (apex or onset) + max((apex or onset) - onset, 0)
+        problems.append(Problem(OFFSET_MISSING, f"row {row.line}: no offset (0 or blank); using {offset}", name, file))
+    aus, p_au = aus_with_problems(row.get("aus"), name, file)
+    label, p_label = label_with_problems(emotion, cs, name, file) if emotion and kind == "micro" else (None, [])
+    return TruthInterval(onset, apex, offset, kind, emotion, label, aus, name), problems + p_au + p_label  # type: ignore[arg-type]

@@ -15,13 +15,13 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from deftmer.data.annotation import (Column, cell_int, cell_text, find_file, find_folder_with_children,
+from deftmer.data.annotation import (Column, cell_text, find_file, find_folder_with_children,
                                      read_excel_table)
-from deftmer.data.casme_sq import KIND_UNKNOWN, OFFSET_MISSING
 from deftmer.data.labels import get_class_set
 from deftmer.data.loader_options import call_loader
-from deftmer.data.longvideo import LongVideo, LongVideoSet, TruthInterval, register_long_dataset
-from deftmer.data.rules import FIELD_MISSING, FRAMES_MISSING, aus_with_problems, clip_frames, label_with_problems
+from deftmer.data.longvideo import (LongVideo, LongVideoSet, TruthInterval, interval_from_row,
+                                    register_long_dataset)
+from deftmer.data.rules import FRAMES_MISSING, clip_frames
 from deftmer.data.sample import Problem
 from deftmer.data.samm import ANNOTATION_PATTERNS as MICRO_PATTERNS
 from deftmer.data.samm import COLUMNS as MICRO_COLUMNS
@@ -54,25 +54,6 @@ def _micro_emotions(root: Path, micro_codes: Path | None) -> dict[str, str]:
     return {cell_text(r.get("filename")): cell_text(r.get("emotion")) for r in table.rows}
 
 
-def _interval(row, cs, emotions: dict[str, str], file: str) -> tuple[TruthInterval | None, list[Problem]]:
-    name = cell_text(row.get("filename"))
-    onset, apex, offset = cell_int(row.get("onset")), cell_int(row.get("apex")), cell_int(row.get("offset"))
-    kind_text = cell_text(row.get("type")).lower()
-    kind = "micro" if "micro" in kind_text else "macro" if "macro" in kind_text else None
-    if onset is None or kind is None:
-        what = "onset" if onset is None else f"type '{kind_text}'"
-        return None, [Problem(FIELD_MISSING if onset is None else KIND_UNKNOWN,
-                              f"row {row.line} has no usable {what}; skipped", name, file)]
-    problems = []
-    if not offset:
-        offset = (apex or onset) + max((apex or onset) - onset, 0)
-        problems.append(Problem(OFFSET_MISSING, f"row {row.line}: no offset; using {offset}", name, file))
-    aus, p_au = aus_with_problems(row.get("aus"), name, file)
-    emotion = emotions.get(name, "") if kind == "micro" else ""
-    label, p_label = label_with_problems(emotion, cs, name, file) if emotion else (None, [])
-    return TruthInterval(onset, apex, offset, kind, emotion, label, aus, name), problems + p_au + p_label  # type: ignore[arg-type]
-
-
 def load_samm_long(root: Path, *, annotation: Path | None = None, frames: Path | None = None,
                    micro_codes: Path | None = None, class_set: str = "megc3",
                    name: str = "samm_long") -> LongVideoSet:
@@ -95,7 +76,8 @@ def load_samm_long(root: Path, *, annotation: Path | None = None, frames: Path |
             problems.append(Problem(FRAMES_MISSING, f"row {row.line}: no video folder '{video}' under {frames_root}",
                                     cell_text(row.get("filename")) or None, file))
             continue
-        interval, p = _interval(row, cs, emotions, file)
+        name = cell_text(row.get("filename"))
+        interval, p = interval_from_row(row, name, emotions.get(name, ""), cs, file)
         problems.extend(p)
         if interval is not None:
             found[video].append(interval)

@@ -17,6 +17,10 @@ from deftmer.unimer.facs import REGION_NAMES
 from deftmer.utils.console import make_progress
 
 
+#: Fewer measured frames than this leave no noise level to judge candidates against.
+MIN_MEASURED_ROWS = 10
+
+
 @dataclass(frozen=True)
 class SpottedInterval:
     """One candidate, in frame indices of the video (0-based); ``reason`` None = accepted."""
@@ -80,6 +84,8 @@ class SpotResult:
 
 def judge(sig: MotionSignals, cfg: SpotConfig) -> tuple[list[SpottedInterval], list[SpottedInterval], np.ndarray, float]:
     """Accepted and rejected intervals of the signals, plus the score and its threshold."""
+    if (~np.isnan(sig.region_flow).any(axis=(1, 2))).sum() < MIN_MEASURED_ROWS:   # too little face to judge
+        return [], [], np.zeros(len(sig)), 0.0
     ms = motion_score(sig, cfg)
     accepted, rejected = [], []
     for first, last in segments(ms.score, ms.high, ms.low, sig.lag):
