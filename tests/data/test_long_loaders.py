@@ -109,3 +109,15 @@ def test_samm_long_reads_by_column_name_and_takes_emotions_from_the_micro_sheet(
     (samm_long / "SAMM_Micro_FACS_Codes_v2.xlsx").unlink()          # without the micro sheet: no emotions
     plain = load_long_videos("samm_lv", samm_long)
     assert [t.emotion for t in plain.videos[0].intervals] == ["", ""] and plain.videos[0].intervals[1].label is None
+
+
+def test_the_micro_expressions_of_long_videos_are_a_clip_dataset_too(casme_sq, samm_long):
+    from deftmer.data import load_dataset
+
+    clips = load_dataset("casme_sq", casme_sq)
+    assert [(s.id, s.label, len(s.frames)) for s in clips.samples] == [
+        ("casme_sq/s15/15_0101disgustingteeth_5", "negative", 8), ("casme_sq/s16/16_0401girlcrashing_3", None, 5)]
+    assert [s.id for s in clips.labelled()] == ["casme_sq/s15/15_0101disgustingteeth_5"]
+    samm = load_dataset("samm_long", samm_long)
+    assert [(s.id, s.label, s.fps) for s in samm.samples] == [("samm_long/006/006_1_80", "positive", 200.0),
+                                                              ("samm_long/007/007_3_5", "surprise", 200.0)]

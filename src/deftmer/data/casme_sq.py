@@ -20,9 +20,10 @@ from pathlib import Path
 
 from deftmer.data.annotation import (Column, cell_int, cell_text, find_file, find_folder_with_children,
                                      read_excel_table)
+from deftmer.data.dataset import MEDataset, register_dataset
 from deftmer.data.labels import get_class_set
 from deftmer.data.loader_options import call_loader
-from deftmer.data.longvideo import (LongVideo, LongVideoSet, TruthInterval, interval_from_row,
+from deftmer.data.longvideo import (LongVideo, LongVideoSet, TruthInterval, clip_view, interval_from_row,
                                     register_long_dataset)
 from deftmer.data.rules import FRAMES_MISSING, clip_frames
 from deftmer.data.sample import Problem
@@ -113,3 +114,8 @@ def load_casme_sq(root: Path, *, annotation: Path | None = None, frames: Path | 
                                    "rawpic/s15/15_0101*/img1.jpg), 30 fps; default class set megc3")
 def _load(root: Path, **options: object) -> LongVideoSet:
     return call_loader(load_casme_sq, "casme_sq", root, options)  # type: ignore[arg-type,return-value]
+
+
+@register_dataset("casme_sq", "CAS(ME)^2 micro-expressions of the long videos as clips (onset..offset of rawpic/...), 30 fps; default class set megc3")
+def _load_clips(root: Path, **options: object) -> MEDataset:
+    return clip_view(call_loader(load_casme_sq, "casme_sq", root, options))  # type: ignore[arg-type]

@@ -16,8 +16,9 @@ from typing import Any, Callable, Literal
 import pandas as pd
 
 from deftmer.data.annotation import AnnotationRow, cell_int, cell_text
+from deftmer.data.dataset import MEDataset
 from deftmer.data.labels import ClassSet
-from deftmer.data.rules import FIELD_MISSING, aus_with_problems, label_with_problems
+from deftmer.data.rules import FIELD_MISSING, FRAMES_MISSING, aus_with_problems, label_with_problems
 from deftmer.data.sample import ActionUnit, Problem, Sample
 from deftmer.errors import UserError
 
@@ -105,6 +106,15 @@ class LongVideoSet:
                                   apex=t.apex, offset=t.offset, aus=t.aus, label=t.label, source=self.name,
                                   fps=v.fps, extra={"video": v.id, "name": t.name}))
         return out
+
+
+def clip_view(videos: LongVideoSet) -> MEDataset:
+    """The dataset's micro-expressions as an ordinary clip dataset (``prepare``, ``loso``,
+    ``train`` read it like CASME II): the recognition half of spot-then-recognise."""
+    samples = videos.micro_samples()
+    absent = [Problem(FRAMES_MISSING, "no frames between its onset and offset", s.id, None)
+              for s in samples if not s.frames]
+    return MEDataset(videos.name, videos.root, videos.class_set, samples, [*videos.problems, *absent])
 
 
 @dataclass(frozen=True)

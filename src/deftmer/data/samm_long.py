@@ -17,9 +17,10 @@ from pathlib import Path
 
 from deftmer.data.annotation import (Column, cell_text, find_file, find_folder_with_children,
                                      read_excel_table)
+from deftmer.data.dataset import MEDataset, register_dataset
 from deftmer.data.labels import get_class_set
 from deftmer.data.loader_options import call_loader
-from deftmer.data.longvideo import (LongVideo, LongVideoSet, TruthInterval, interval_from_row,
+from deftmer.data.longvideo import (LongVideo, LongVideoSet, TruthInterval, clip_view, interval_from_row,
                                     register_long_dataset)
 from deftmer.data.rules import FRAMES_MISSING, clip_frames
 from deftmer.data.sample import Problem
@@ -76,8 +77,8 @@ def load_samm_long(root: Path, *, annotation: Path | None = None, frames: Path |
             problems.append(Problem(FRAMES_MISSING, f"row {row.line}: no video folder '{video}' under {frames_root}",
                                     cell_text(row.get("filename")) or None, file))
             continue
-        name = cell_text(row.get("filename"))
-        interval, p = interval_from_row(row, name, emotions.get(name, ""), cs, file)
+        expression = cell_text(row.get("filename"))
+        interval, p = interval_from_row(row, expression, emotions.get(expression, ""), cs, file)
         problems.extend(p)
         if interval is not None:
             found[video].append(interval)
@@ -93,3 +94,8 @@ def load_samm_long(root: Path, *, annotation: Path | None = None, frames: Path |
                                     "SAMM_longvideos/006_1/006_1_0001.jpg), 200 fps; default class set megc3")
 def _load(root: Path, **options: object) -> LongVideoSet:
     return call_loader(load_samm_long, "samm_long", root, options)  # type: ignore[arg-type,return-value]
+
+
+@register_dataset("samm_long", "SAMM long-video micro-expressions as clips (SAMM_longvideos/...), 200 fps; default class set megc3")
+def _load_clips(root: Path, **options: object) -> MEDataset:
+    return clip_view(call_loader(load_samm_long, "samm_long", root, options))  # type: ignore[arg-type]
