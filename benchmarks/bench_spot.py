@@ -139,10 +139,6 @@ def memory_rows(args) -> list[list]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from deftmer.data.synth_long import KINDS
-    from deftmer.eval.spot_recognise import label_recogniser
-    from deftmer.spot.evaluate import evaluate_spotting
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=Path("bench_work"), help="folder for data, caches and videos")
     ap.add_argument("--videos", type=int, default=4, help="long SynthME videos (one subject each)")
@@ -169,6 +165,19 @@ def main(argv: list[str] | None = None) -> None:
             ap.error(f"video {p} does not exist")
 
     cfg = experiment_config(None, args.sets)
+    synthetic_tables(args, cfg)
+    real_tables(args)
+    if args.memory_check:
+        show_table("Streaming: peak memory of spot on a 1080p video", ["length", "size", "frames", "frames/s",
+                                                                       "peak MB"], memory_rows(args), args.markdown)
+
+
+def synthetic_tables(args, cfg) -> None:
+    """Spotting and STR scores on long SynthME, and what became of every true event."""
+    from deftmer.data.synth_long import KINDS
+    from deftmer.eval.spot_recognise import label_recogniser
+    from deftmer.spot.evaluate import evaluate_spotting
+
     data = ensure_long(args.work / "synth_long", args.videos, args.minutes, args.synth_seed)
     recognise, n_train = None, 0
     if not args.no_str:
@@ -192,6 +201,9 @@ def main(argv: list[str] | None = None) -> None:
     show_table("What became of each true event", ["event", "count", "accepted", *reasons, "not a candidate"],
                sorted(outcomes, key=lambda r: order.get(r[0], 99)), args.markdown)
 
+
+def real_tables(args) -> None:
+    """Intervals per minute, frames/s and the figure of the real videos; the no-face answer."""
     rows = []
     for k, path in enumerate(args.real):
         fig = args.figure if (k == 0 and args.figure) else None
@@ -206,10 +218,6 @@ def main(argv: list[str] | None = None) -> None:
         show_table("Spotting real videos", ["video", "size", "fps", "seconds", "intervals", "per minute", "rejected",
                                             "frames/s processed", "x real time", "peak MB"], rows, args.markdown,
                    f"figure of {Path(args.real[0]).name}: {args.figure}" if args.figure and args.real else "")
-    if args.memory_check:
-        show_table("Streaming: peak memory of spot on a 1080p video", ["length", "size", "frames", "frames/s",
-                                                                       "peak MB"], memory_rows(args), args.markdown)
-
 
 if __name__ == "__main__":
     run_script(main)
