@@ -58,13 +58,19 @@ def extent(sig: MotionSignals, ms: MotionScore, first: int, last: int) -> Extent
     return Extent(first, last, onset, apex, offset, regions, float(ms.score[first:last + 1].max()), returned)
 
 
-def is_blink(ms: MotionScore, e: Extent, cfg: SpotConfig) -> bool:
-    """Both upper eyelids lead: above the lower lids (which a blink drags along) and clearly
-    above every region outside the eyes (an expression that narrows the eyes leads with the
-    lower lids or the cheeks, one that widens them moves the brows too)."""
+def is_blink(sig: MotionSignals, ms: MotionScore, e: Extent, cfg: SpotConfig) -> bool:
+    """Both upper eyelids lead, and they start by closing.
+
+    Leading: above the lower lids (which a blink drags along) and clearly above every region
+    outside the eyes (an expression that narrows the eyes leads with the lower lids or the
+    cheeks). Closing: the lids first move down (image y grows downwards); an upper-lid raise
+    (AU5, surprise) leads with the same lids but moves them up.
+    """
     rows = np.nan_to_num(ms.z[e.first:e.last + 1])
     upper = rows[:, UPPER_LIDS].min(axis=1).max()
-    return bool(upper > rows[:, LOWER_LIDS].max() and upper > cfg.blink_ratio * max(rows[:, AWAY_FROM_EYES].max(), 1e-6))
+    leads = upper > rows[:, LOWER_LIDS].max() and upper > cfg.blink_ratio * max(rows[:, AWAY_FROM_EYES].max(), 1e-6)
+    closing = np.nansum(sig.region_flow[e.first:e.first + sig.lag + 1][:, UPPER_LIDS, 1]) > 0
+    return bool(leads and closing)
 
 
 def is_head_motion(sig: MotionSignals, e: Extent, cfg: SpotConfig) -> bool:
@@ -96,7 +102,7 @@ def rejection(sig: MotionSignals, ms: MotionScore, e: Extent, cfg: SpotConfig) -
     seconds = (e.offset - e.onset) * sig.step / sig.fps
     if is_head_motion(sig, e, cfg):
         return HEAD
-    if is_blink(ms, e, cfg):
+    if is_blink(sig, ms, e, cfg):
         return BLINK
     if is_speech(ms, e, cfg, sig.rate):
         return SPEECH
