@@ -73,6 +73,7 @@ class _FaceTrack:
         self.alignment: Alignment | None = None
         self.mean_points: np.ndarray | None = None
         self.region_matrix = np.zeros((0, 0), np.float32)
+        self.centroids = np.zeros((0, 2), np.float32)   # (R, 2) mean (x, y) of each region
         self.stable: np.ndarray | None = None
         self.iods: list[float] = []
 
@@ -93,7 +94,10 @@ class _FaceTrack:
         masks = roi_masks(self.mean_points, cfg.size).reshape(-1, cfg.size * cfg.size).astype(np.float32)
         areas = masks.sum(axis=1, keepdims=True).clip(min=1)
         self.region_matrix = (masks / areas).astype(np.float32)
-        self.stable = stable_mask(self.mean_points, cfg.size)
+        yy, xx = np.mgrid[0:cfg.size, 0:cfg.size]
+        self.centroids = self.region_matrix @ np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float32)
+        stable = stable_mask(self.mean_points, cfg.size)
+        self.stable = stable if stable.sum() >= 50 else None
         return True
 
 
@@ -155,11 +159,9 @@ def _region_motion(dis: cv2.DISOpticalFlow, before: tuple[np.ndarray, Alignment]
     """Mean flow vector per region (head motion removed) and the head's shift, frame t-lag -> t."""
     flow = np.moveaxis(dis.calc(before[0], after[0], None), -1, 0)
     residual = np.zeros((2, 3))
-    if track.stable is not None and track.stable.sum() >= 50:
+    if track.stable is not None:
         residual = fit_affine_motion(flow, track.stable, max_points=1500)
-        size = flow.shape[1]
-        yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-        flow = flow - np.stack([residual[0, 0] * xx + residual[0, 1] * yy + residual[0, 2],
-                                residual[1, 0] * xx + residual[1, 1] * yy + residual[1, 2]])
-    vectors = track.region_matrix @ flow.reshape(2, -1).T
+    # The region mean of (flow - affine field) is the region mean of the flow minus the affine
+    # field at the region's centroid (the field is linear), so the field is never built.
+    vectors = track.region_matrix @ flow.reshape(2, -1).T - (track.centroids @ residual[:, :2].T + residual[:, 2])
     return vectors.astype(np.float32), _head_shift(before[1], after[1], residual, centre)
