@@ -18,6 +18,7 @@ from typing import Callable
 
 import cv2
 import numpy as np
+from scipy.sparse import csr_matrix
 
 from deftmer.preprocess.face import Alignment, align_from_landmarks, get_landmarker
 from deftmer.preprocess.flow import fit_affine_motion, to_gray
@@ -25,8 +26,10 @@ from deftmer.preprocess.rois import roi_masks, stable_mask
 from deftmer.spot.config import SpotConfig
 from deftmer.spot.source import VideoSource
 
-#: How fast the region masks follow the face (exponential average of the aligned landmarks).
+#: How fast the region masks follow the face (exponential average of the aligned landmarks),
+#: and how many landmark refreshes pass between two rebuilds of the masks (they move slowly).
 _MASK_SMOOTHING = 0.2
+_MASK_EVERY = 8
 
 
 @dataclass
@@ -72,7 +75,8 @@ class _FaceTrack:
         self.cfg = cfg
         self.alignment: Alignment | None = None
         self.mean_points: np.ndarray | None = None
-        self.region_matrix = np.zeros((0, 0), np.float32)
+        self.region_matrix = csr_matrix((0, 0), dtype=np.float32)
+        self.updates = 0
         self.centroids = np.zeros((0, 2), np.float32)   # (R, 2) mean (x, y) of each region
         self.stable: np.ndarray | None = None
         self.iods: list[float] = []
@@ -82,6 +86,7 @@ class _FaceTrack:
         pts = get_landmarker().detect(rgb)
         if pts is None:
             self.alignment = None
+            self.updates = 0        # a face found again gets fresh masks
             return False
         cfg = self.cfg
         self.alignment = align_from_landmarks(pts, cfg.size, cfg.eye_y, cfg.eye_distance)
@@ -91,14 +96,22 @@ class _FaceTrack:
             self.mean_points = aligned
         else:
             self.mean_points = (1 - _MASK_SMOOTHING) * self.mean_points + _MASK_SMOOTHING * aligned
-        masks = roi_masks(self.mean_points, cfg.size).reshape(-1, cfg.size * cfg.size).astype(np.float32)
-        areas = masks.sum(axis=1, keepdims=True).clip(min=1)
-        self.region_matrix = (masks / areas).astype(np.float32)
-        yy, xx = np.mgrid[0:cfg.size, 0:cfg.size]
-        self.centroids = self.region_matrix @ np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float32)
-        stable = stable_mask(self.mean_points, cfg.size)
-        self.stable = stable if stable.sum() >= 50 else None
+        if self.updates % _MASK_EVERY == 0:
+            self._masks()
+        self.updates += 1
         return True
+
+    def _masks(self) -> None:
+        """Region averaging matrix (sparse: each region covers a few % of the crop), region
+        centroids and the stable skin mask, from the smoothed aligned landmarks."""
+        size = self.cfg.size
+        masks = roi_masks(self.mean_points, size).reshape(-1, size * size).astype(np.float32)
+        matrix = masks / masks.sum(axis=1, keepdims=True).clip(min=1)
+        self.region_matrix = csr_matrix(matrix)
+        yy, xx = np.mgrid[0:size, 0:size]
+        self.centroids = matrix @ np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float32)
+        stable = stable_mask(self.mean_points, size)
+        self.stable = stable if stable.sum() >= 50 else None
 
 
 def _head_shift(before: Alignment, after: Alignment, residual: np.ndarray, centre: np.ndarray) -> float:
@@ -144,7 +157,7 @@ def extract_signals(source: VideoSource, cfg: SpotConfig,
         faces.append(track.alignment is not None)
         if on_frame is not None:
             on_frame(index)
-    n_regions = n_regions or len(track.region_matrix) or 17
+    n_regions = n_regions or track.region_matrix.shape[0] or 17
     blank = np.full((n_regions, 2), np.nan, np.float32)
     return MotionSignals(
         fps=source.fps, step=step, lag=lag, frame=np.asarray(frames, np.int64),
@@ -157,11 +170,11 @@ def _region_motion(dis: cv2.DISOpticalFlow, before: tuple[np.ndarray, Alignment]
                    after: tuple[np.ndarray, Alignment], track: _FaceTrack,
                    centre: np.ndarray) -> tuple[np.ndarray, float]:
     """Mean flow vector per region (head motion removed) and the head's shift, frame t-lag -> t."""
-    flow = np.moveaxis(dis.calc(before[0], after[0], None), -1, 0)
+    flow_hw = dis.calc(before[0], after[0], None)            # (H, W, 2), contiguous
     residual = np.zeros((2, 3))
     if track.stable is not None:
-        residual = fit_affine_motion(flow, track.stable, max_points=1500)
+        residual = fit_affine_motion(np.moveaxis(flow_hw, -1, 0), track.stable, max_points=1500)
     # The region mean of (flow - affine field) is the region mean of the flow minus the affine
     # field at the region's centroid (the field is linear), so the field is never built.
-    vectors = track.region_matrix @ flow.reshape(2, -1).T - (track.centroids @ residual[:, :2].T + residual[:, 2])
+    vectors = track.region_matrix @ flow_hw.reshape(-1, 2) - (track.centroids @ residual[:, :2].T + residual[:, 2])
     return vectors.astype(np.float32), _head_shift(before[1], after[1], residual, centre)
