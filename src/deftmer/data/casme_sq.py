@@ -23,9 +23,9 @@ from deftmer.data.annotation import (Column, cell_int, cell_text, find_file, fin
 from deftmer.data.dataset import MEDataset, register_dataset
 from deftmer.data.labels import get_class_set
 from deftmer.data.loader_options import call_loader
-from deftmer.data.longvideo import (LongVideo, LongVideoSet, TruthInterval, clip_view, interval_from_row,
-                                    register_long_dataset)
-from deftmer.data.rules import FRAMES_MISSING, clip_frames
+from deftmer.data.longvideo import (LongVideoSet, TruthInterval, clip_view, interval_from_row,
+                                    register_long_dataset, video_from_folder)
+from deftmer.data.rules import FRAMES_MISSING
 from deftmer.data.sample import Problem
 
 CASME_SQ_FPS = 30.0
@@ -102,11 +102,8 @@ def load_casme_sq(root: Path, *, annotation: Path | None = None, frames: Path | 
         problems.extend(p)
         if interval is not None:
             rows[key].append(interval)
-    videos = []
-    for (number, code), folder in sorted(folders.items()):
-        paths, numbers = clip_frames(folder)
-        intervals = tuple(sorted(rows.get((number, code), []), key=lambda t: t.onset))
-        videos.append(LongVideo(name, f"s{number}", folder.name, CASME_SQ_FPS, paths, numbers, intervals))
+    videos = [video_from_folder(name, f"s{number}", folder, CASME_SQ_FPS, rows.get((number, code), []))
+              for (number, code), folder in sorted(folders.items())]
     return LongVideoSet(name, root, cs, videos, problems)
 
 
@@ -116,6 +113,7 @@ def _load(root: Path, **options: object) -> LongVideoSet:
     return call_loader(load_casme_sq, "casme_sq", root, options)  # type: ignore[arg-type,return-value]
 
 
-@register_dataset("casme_sq", "CAS(ME)^2 micro-expressions of the long videos as clips (onset..offset of rawpic/...), 30 fps; default class set megc3")
+@register_dataset("casme_sq", "CAS(ME)^2 micro-expressions of the long videos as clips (onset..offset of "
+                              "rawpic/...), 30 fps; default class set megc3")
 def _load_clips(root: Path, **options: object) -> MEDataset:
     return clip_view(call_loader(load_casme_sq, "casme_sq", root, options))  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ import pandas as pd
 from deftmer.data.annotation import AnnotationRow, cell_int, cell_text
 from deftmer.data.dataset import MEDataset
 from deftmer.data.labels import ClassSet
-from deftmer.data.rules import FIELD_MISSING, FRAMES_MISSING, aus_with_problems, label_with_problems
+from deftmer.data.rules import FIELD_MISSING, FRAMES_MISSING, aus_with_problems, clip_frames, label_with_problems
 from deftmer.data.sample import ActionUnit, Problem, Sample
 from deftmer.errors import UserError
 
@@ -106,6 +106,13 @@ class LongVideoSet:
                                   apex=t.apex, offset=t.offset, aus=t.aus, label=t.label, source=self.name,
                                   fps=v.fps, extra={"video": v.id, "name": t.name}))
         return out
+
+
+def video_from_folder(dataset: str, subject: str, folder: Path, fps: float,
+                      intervals: list[TruthInterval]) -> LongVideo:
+    """A video folder on disk (frames sorted by number) with its intervals in time order."""
+    paths, numbers = clip_frames(folder)
+    return LongVideo(dataset, subject, folder.name, fps, paths, numbers, tuple(sorted(intervals, key=lambda t: t.onset)))
 
 
 def clip_view(videos: LongVideoSet) -> MEDataset:

@@ -20,9 +20,9 @@ from deftmer.data.annotation import (Column, cell_text, find_file, find_folder_w
 from deftmer.data.dataset import MEDataset, register_dataset
 from deftmer.data.labels import get_class_set
 from deftmer.data.loader_options import call_loader
-from deftmer.data.longvideo import (LongVideo, LongVideoSet, TruthInterval, clip_view, interval_from_row,
-                                    register_long_dataset)
-from deftmer.data.rules import FRAMES_MISSING, clip_frames
+from deftmer.data.longvideo import (LongVideoSet, TruthInterval, clip_view, interval_from_row,
+                                    register_long_dataset, video_from_folder)
+from deftmer.data.rules import FRAMES_MISSING
 from deftmer.data.sample import Problem
 from deftmer.data.samm import ANNOTATION_PATTERNS as MICRO_PATTERNS
 from deftmer.data.samm import COLUMNS as MICRO_COLUMNS
@@ -82,11 +82,8 @@ def load_samm_long(root: Path, *, annotation: Path | None = None, frames: Path |
         problems.extend(p)
         if interval is not None:
             found[video].append(interval)
-    videos = []
-    for folder in sorted(p for p in frames_root.iterdir() if p.is_dir() and re.fullmatch(VIDEO_FOLDER, p.name)):
-        paths, numbers = clip_frames(folder)
-        intervals = tuple(sorted(found.get(folder.name, []), key=lambda t: t.onset))
-        videos.append(LongVideo(name, folder.name.split("_")[0], folder.name, SAMM_FPS, paths, numbers, intervals))
+    folders = sorted(p for p in frames_root.iterdir() if p.is_dir() and re.fullmatch(VIDEO_FOLDER, p.name))
+    videos = [video_from_folder(name, f.name.split("_")[0], f, SAMM_FPS, found.get(f.name, [])) for f in folders]
     return LongVideoSet(name, root, cs, videos, problems)
 
 
@@ -96,6 +93,7 @@ def _load(root: Path, **options: object) -> LongVideoSet:
     return call_loader(load_samm_long, "samm_long", root, options)  # type: ignore[arg-type,return-value]
 
 
-@register_dataset("samm_long", "SAMM long-video micro-expressions as clips (SAMM_longvideos/...), 200 fps; default class set megc3")
+@register_dataset("samm_long", "SAMM long-video micro-expressions as clips (SAMM_longvideos/...), 200 fps; "
+                               "default class set megc3")
 def _load_clips(root: Path, **options: object) -> MEDataset:
     return clip_view(call_loader(load_samm_long, "samm_long", root, options))  # type: ignore[arg-type]
