@@ -19,6 +19,7 @@ from deftmer.errors import ConfigError
 from deftmer.eval.config import EvalConfig
 from deftmer.model.config import ModelConfig
 from deftmer.preprocess.config import PreprocessConfig
+from deftmer.spot.config import SpotConfig
 from deftmer.train.config import TrainConfig
 from deftmer.unimer.config import UnimerConfig
 from deftmer.utils.io import atomic_write_text
@@ -35,6 +36,7 @@ class ExperimentConfig(BaseModel):
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     baselines: BaselinesConfig = BaselinesConfig()
+    spot: SpotConfig = SpotConfig()
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:

@@ -23,6 +23,7 @@ from deftmer.cli import commands_prepare  # noqa: F401,E402
 from deftmer.cli import commands_unimer  # noqa: F401,E402
 from deftmer.cli import commands_model  # noqa: F401,E402
 from deftmer.cli import commands_user  # noqa: F401,E402
+from deftmer.cli import commands_spot  # noqa: F401,E402
 
 
 def _say_interrupted(err_console) -> None:

@@ -96,11 +96,22 @@ def predict_cmd(
     onset: Annotated[Optional[int], typer.Option(help="Onset frame index (0-based); default: first frame.")] = None,
     apex: Annotated[Optional[int], typer.Option(help="Apex frame index (0-based); default: spotted.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+    fps: Annotated[Optional[float], typer.Option("--fps", help="Frame rate of a frame folder; an input longer "
+                                                               "than 1 s is spotted first.")] = None,
     config: ConfigOption = None,
     sets: SetOption = None,
 ) -> None:
-    """Predict the emotion of one clip, with class probabilities, AUs and the measured motion."""
+    """Predict the emotion of one clip, with class probabilities, AUs and the measured motion.
+
+    An input longer than a micro-expression (> 1 s) without --onset/--apex is spotted first and
+    each micro-expression interval is recognised (with --json: a list, one object per interval).
+    """
+    from deftmer.cli.commands_spot import is_long_input, predict_long
     from deftmer.eval.analyse import analyse_clip
+
+    if onset is None and apex is None and is_long_input(input, fps):
+        predict_long(input, checkpoint, fps, as_json, config, sets)
+        return
 
     clip, model, cfg = _checked_inputs(input, checkpoint, config, sets, onset, apex)
     analysis, _ = analyse_clip(input, model, cfg, onset=onset, apex=apex, explain=True, clip=clip)

@@ -113,8 +113,13 @@ def _table_from_rows(path: Path, sheet: str | None, raw_rows: Iterable[tuple[Any
                            columns=tuple(header))
 
 
-def read_excel_table(path: Path, columns: list[Column], sheet: str | int = 0) -> AnnotationTable:
-    """Read one sheet (by name, case-insensitive, or by position) of an .xlsx file by column names."""
+def read_excel_table(path: Path, columns: list[Column], sheet: str | int = 0,
+                     has_header: bool = True) -> AnnotationTable:
+    """Read one sheet (by name, case-insensitive, or by position) of an .xlsx file by column names.
+
+    ``has_header=False`` takes the columns in the order given, as `read_csv_table` does (for
+    sheets whose public release has no header row, such as CAS(ME)^2's coding sheet).
+    """
     import openpyxl
 
     try:
@@ -138,6 +143,8 @@ def read_excel_table(path: Path, columns: list[Column], sheet: str | int = 0) ->
                 )
             ws_name = lower[sheet.strip().lower()]
         ws = wb[ws_name]
+        if not has_header:
+            return _positional_table(path, ws_name, ws.iter_rows(values_only=True), columns)
         return _table_from_rows(path, ws_name, ws.iter_rows(values_only=True), columns)
     finally:
         wb.close()
@@ -155,6 +162,12 @@ def read_csv_table(path: Path, columns: list[Column], has_header: bool = True) -
         raw = [tuple(c.strip() for c in r) for r in csv.reader(f)]
     if has_header:
         return _table_from_rows(path, None, raw, columns)
+    return _positional_table(path, None, raw, columns)
+
+
+def _positional_table(path: Path, sheet: str | None, raw: Iterable[Sequence[Any]],
+                      columns: list[Column]) -> AnnotationTable:
+    """Rows of a header-less table: the columns are taken in the order given."""
     rows = []
     for line, cells in enumerate(raw, start=1):
         if all(_is_blank(c) for c in cells):
@@ -163,7 +176,7 @@ def read_csv_table(path: Path, columns: list[Column], has_header: bool = True) -
             raise DataLayoutError(f"{path} line {line} has {len(cells)} fields, expected {len(columns)}")
         rows.append(AnnotationRow(line, {c.name: (cells[i] if i < len(cells) else None)
                                          for i, c in enumerate(columns)}))
-    return AnnotationTable(path, None, 0, tuple(rows), tuple(c.name for c in columns))
+    return AnnotationTable(path, sheet, 0, tuple(rows), tuple(c.name for c in columns))
 
 
 def find_file(root: Path, patterns: Iterable[str], what: str, option: str, max_depth: int = 3) -> Path:

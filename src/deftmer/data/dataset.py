@@ -116,6 +116,7 @@ _REGISTRY: dict[str, DatasetInfo] = {}
 LOADER_MODULES: tuple[str, ...] = (
     "deftmer.data.casme2", "deftmer.data.samm", "deftmer.data.smic", "deftmer.data.casme3",
     "deftmer.data.composite", "deftmer.data.flowpack", "deftmer.data.synth",
+    "deftmer.data.casme_sq", "deftmer.data.samm_long",
 )
 
 

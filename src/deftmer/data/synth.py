@@ -320,8 +320,6 @@ def coding_sheet_bytes(truths: Sequence[ClipTruth]) -> bytes:
     openpyxl stamps the current time into the document properties and the zip entries; both are
     pinned here so that the same seed gives the same file.
     """
-    import datetime
-
     from openpyxl import Workbook
 
     wb = Workbook()
@@ -332,6 +330,13 @@ def coding_sheet_bytes(truths: Sequence[ClipTruth]) -> bytes:
         subject_index = int(t.subject[3:]) - 1
         ws.append([_subject_cell(subject_index), t.clip, t.onset, t.apex, t.offset, t.au_string,
                    t.emotion, _ROMAN_TO_INT[t.objective_class]])
+    return deterministic_xlsx(wb)
+
+
+def deterministic_xlsx(wb) -> bytes:
+    """An openpyxl workbook as bytes that depend on its content only (no save-time stamps)."""
+    import datetime
+
     fixed = datetime.datetime(2024, 1, 1)
     wb.properties.created = fixed
     wb.properties.modified = fixed
