@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from deftmer.config import ExperimentConfig
-from deftmer.eval.analyse import MIN_FRAMES, ClipAnalysis, analyse_clip
+from deftmer.eval.analyse import MIN_FRAMES, ClipAnalysis, analyse_clip, user_clip
 from deftmer.model.api import MERModel
 from deftmer.spot.source import VideoSource
 from deftmer.spot.spotter import SpottedInterval
@@ -39,7 +39,7 @@ def recognise_intervals(source: VideoSource, intervals: list[SpottedInterval], m
             continue
         apex = min(max(interval.apex - start, 1), len(frames) - 1)
         analysis, _ = analyse_clip(source.path, model, cfg, onset=0, apex=apex, explain=explain,
-                                   clip=(frames, source.fps))
+                                   clip=user_clip(frames, source.fps))
         out.append((interval, replace(analysis, onset_index=start + (analysis.onset_index or 0),
                                       apex_index=start + (analysis.apex_index or 0))))
     return out
