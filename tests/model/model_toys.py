@@ -65,7 +65,7 @@ def make_clips(n_subjects: int = 6, per_subject: int = 6, seed: int = 0, size: i
 def tiny_config(**model_kw) -> ExperimentConfig:
     cfg = ExperimentConfig()
     m = cfg.model.model_copy(update={"llm": "tiny", "image_size": 32, "expert_dim": 32, "lora_rank": 4,
-                                     "max_answer_tokens": 24, "explain_max_tokens": 12, **model_kw})
-    t = cfg.train.model_copy(update={"stage1_epochs": 30, "stage1_llm_steps": 1, "stage2_max_steps": 2,
+                                     "explain_max_tokens": 12, "motion_field_size": 16, **model_kw})
+    t = cfg.train.model_copy(update={"stage1_epochs": 30, "stage1_min_steps": 60, "stage2_epochs": 1,
                                      "batch_size": 8, "lr": 3e-3})
     return cfg.model_copy(update={"model": m, "train": t})

@@ -48,7 +48,7 @@ def test_trained_model_beats_chance_on_held_out_subjects(trained, data):
 
 def test_every_loss_is_logged(trained):
     _, stats = trained
-    for key in ("stage1/ce", "stage1/au", "stage1/disentangle", "stage1_llm/lm", "stage2/lm", "stage2/ce"):
+    for key in ("stage1/ce", "stage1/au", "stage1/disentangle", "stage2/lm", "stage2/llm_ce"):
         assert np.isfinite(stats[key]), key
     assert stats["stage1/ce"] < 0.5         # the experts learned the motion classes
 

@@ -1,8 +1,9 @@
 import numpy as np
 import torch
 
-from deftmer.model.experts import (REGION_FEATURES, DynamicTextureExpert, FrozenBackbone, MotionSemanticsExpert,
-                                   StructureExpert, clip_normalised, image_to_unit, region_motion_features)
+from deftmer.model.experts import (DynamicTextureExpert, FlowFieldEncoder, FrozenBackbone, MotionSemanticsExpert,
+                                   StructureExpert, clip_normalised, image_to_unit)
+from deftmer.model.inputs import REGION_FEATURES, region_motion_features
 from deftmer.model.reliability import expert_reliability
 from deftmer.unimer.facs import MODEL_AUS, REGION_NAMES
 
@@ -49,11 +50,29 @@ def test_backbone_features_are_cached_by_content(monkeypatch):
 def test_expert_shapes_and_au_head():
     s = StructureExpert(1280, 16)(torch.randn(2, 4, 1280))
     d = DynamicTextureExpert(1280, 16)(torch.randn(2, 4, 1280), torch.randn(2, 4, 1280))
-    motion = MotionSemanticsExpert(16)
-    tokens, au = motion(torch.randn(2, len(REGION_NAMES), len(REGION_FEATURES)))
+    motion = MotionSemanticsExpert(16, field_size=28)
+    tokens, summary, au = motion(torch.randn(2, len(REGION_NAMES), len(REGION_FEATURES)), torch.randn(2, 3, 28, 28))
     assert s.shape == (2, 4, 16) and d.shape == (2, 8, 16)
-    assert tokens.shape == (2, len(REGION_NAMES), 16) and au.shape == (2, len(MODEL_AUS))
-    assert motion.pool(tokens).shape == (2, 16)
+    assert tokens.shape == (2, len(REGION_NAMES) + 25, 16)          # region tokens + a 5x5 grid of field tokens
+    assert summary.shape == (2, 16) and au.shape == (2, len(MODEL_AUS))
+    regions_only = MotionSemanticsExpert(16, field_size=None)
+    tokens, summary, _ = regions_only(torch.randn(2, len(REGION_NAMES), len(REGION_FEATURES)))
+    assert tokens.shape == (2, len(REGION_NAMES), 16) and summary.shape == (2, 16)
+
+
+def test_field_encoder_keeps_where_the_face_moved():
+    """The same motion at the brows or at the lip corners gives different summaries, and the
+    grid tokens respond where the motion is."""
+    enc = FlowFieldEncoder(8, size=28).eval()
+    top, bottom = torch.zeros(1, 3, 28, 28), torch.zeros(1, 3, 28, 28)
+    top[:, 1, 2:8] = -1.0
+    bottom[:, 1, 20:26] = -1.0
+    (t_tok, t_sum), (b_tok, b_sum) = enc(top), enc(bottom)
+    assert not torch.allclose(t_sum, b_sum, atol=1e-3)
+    base, _ = enc(torch.zeros(1, 3, 28, 28))
+    t_change = (t_tok - base).norm(dim=-1)[0].view(5, 5)
+    b_change = (b_tok - base).norm(dim=-1)[0].view(5, 5)
+    assert t_change[0].sum() > t_change[-1].sum() and b_change[-1].sum() > b_change[0].sum()
 
 
 def test_motion_normalisation_is_fit_on_training_features():

@@ -25,11 +25,12 @@ def test_disentanglement_needs_two_experts_and_a_batch():
     assert disentanglement_loss([torch.randn(1, 3), torch.randn(1, 3)]).item() == 0.0
 
 
-def test_fusion_projects_and_tags_expert_tokens():
-    fusion = ExpertFusion(["structure", "motion"], dim=8, hidden=12, embed_scale=2.0)
-    out = fusion({"structure": torch.randn(3, 1, 8), "motion": torch.randn(3, 17, 8)})
-    assert out.shape == (3, 18, 12)
+def test_fusion_projects_each_summary_to_its_tokens_and_tags_them():
+    fusion = ExpertFusion(["structure", "motion"], dim=8, hidden=12, embed_scale=2.0, tokens={"motion": 4})
+    assert fusion.n_tokens == 5
+    out = fusion({"structure": torch.randn(3, 8), "motion": torch.randn(3, 8)})
+    assert out.shape == (3, 5, 12)
     with torch.no_grad():
         fusion.type_embed.weight.zero_()
-        out = fusion({"structure": torch.randn(3, 1, 8), "motion": torch.randn(3, 17, 8)})
-    assert torch.allclose(out.norm(dim=-1), torch.full((3, 18), 2.0), atol=1e-4)  # scaled like word embeddings
+        out = fusion({"structure": torch.randn(3, 8), "motion": torch.randn(3, 8)})
+    assert torch.allclose(out.norm(dim=-1), torch.full((3, 5), 2.0), atol=1e-4)  # scaled like word embeddings

@@ -42,19 +42,39 @@ def test_truncate_layers_keeps_the_first_n():
 
 
 def test_prompt_labels_cover_answer_tokens_only():
+    """Rows are ``experts | tail | answer``: LM targets on the answer tokens only, the answer
+    position on the tail's last token, the expert embeddings in their slot."""
     llm = tiny_llm()
     pb = PromptBuilder(llm.tokenizer)
     emb = llm.model.get_input_embeddings()
     experts = torch.randn(2, 5, llm.hidden_size)
-    q = [pb.query_ids("Emotion?"), pb.query_ids("Which AUs moved, and where?")]
-    a = [pb.answer_ids("Emotion: positive"), pb.answer_ids("AU12")]
-    asm = pb.assemble(emb, experts, q, a)
-    L = max(len(pb.prefix_ids) + 5 + len(q[i]) + len(a[i]) for i in range(2))
-    assert asm.embeds.shape == (2, L, llm.hidden_size)
+    a = [pb.answer_ids("Emotion: positive"), pb.answer_ids("Emotion: negative\nEvidence: AU4")]
+    asm = pb.assemble(emb, experts, a)
+    T = len(pb.tail_ids)
+    assert asm.embeds.shape == (2, max(5 + T + len(x) for x in a), llm.hidden_size)
     for i in range(2):
-        n = len(pb.prefix_ids) + 5 + len(q[i]) + len(a[i])
-        assert asm.mask[i].sum() == n
+        assert asm.mask[i].sum() == 5 + T + len(a[i])
         assert asm.labels[i][asm.labels[i] != IGNORE].tolist() == a[i]
-        start = len(pb.prefix_ids)
-        assert torch.equal(asm.embeds[i, start:start + 5], experts[i])    # experts sit in the slot
+        assert asm.answer_pos[i] == 5 + T - 1
+        assert torch.equal(asm.embeds[i, :5], experts[i])                 # experts sit in the slot
     assert a[0][-1] == pb.eos_id                                          # answers end the turn
+
+
+def test_shared_head_pass_equals_the_full_sequence_pass():
+    """Running the instruction once for the batch gives the same states as every row carrying it."""
+    from deftmer.model.prompt import forward_with_shared_head
+
+    llm = tiny_llm(seed=1)
+    base = llm.model
+    pb = PromptBuilder(llm.tokenizer)
+    emb = base.get_input_embeddings()
+    head = pb.head_ids("Emotion (negative, positive, surprise)?")
+    experts = torch.randn(2, 3, llm.hidden_size) * 0.1
+    asm = pb.assemble(emb, experts, [pb.answer_ids("Emotion: positive"), pb.answer_ids("Emotion: surprise!")])
+    with torch.no_grad():
+        shared = forward_with_shared_head(base, head, asm)
+        full = torch.cat([emb(torch.tensor(head))[None].expand(2, -1, -1), asm.embeds], 1)
+        mask = torch.cat([torch.ones(2, len(head), dtype=torch.long), asm.mask], 1)
+        ref = base.model(inputs_embeds=full, attention_mask=mask).last_hidden_state[:, len(head):]
+    keep = asm.mask.bool()
+    assert torch.allclose(shared[keep], ref[keep], atol=1e-5)

@@ -52,6 +52,20 @@ def test_four_tasks_per_labelled_clip_and_grounded_answers(clips):
     assert "motion consistent with RAU15" in inferred and inferred.endswith("Answer: negative.")
 
 
+def test_full_answers_are_complete_and_short(clips):
+    """What DEFT's stage 2 learns: all three parts, the class last in the reasoning, at most
+    MAX_EVIDENCE_AUS AUs, and short enough that no answer needs cutting."""
+    from deftmer.unimer.builder import MAX_EVIDENCE_AUS, full_answers
+
+    labelled = [c for c in clips if c.sample.emotion != "others"]
+    for clip, text in zip(labelled, full_answers(labelled, MEGC3, CFG)):
+        parsed = parse_answer(text, MEGC3)
+        assert text.startswith("Emotion: ") and "\nEvidence: " in text and "\nReasoning: " in text
+        label = MEGC3.map(clip.sample.emotion)
+        assert parsed.label == label and parsed.reasoning.endswith(f"Answer: {label}.")
+        assert len(parsed.aus) <= MAX_EVIDENCE_AUS and len(text.split()) < 80
+
+
 def test_same_seed_same_bytes_other_seed_other_templates(clips, tmp_path):
     a, b, c = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "c.jsonl"
     write_jsonl(build_records(clips, MEGC3, CFG, seed=7), a)

@@ -68,6 +68,13 @@ ModelLoader = Callable[[Path], MERModel]
 _MODELS: dict[str, tuple[ModelFactory, str]] = {}
 _LOADERS: dict[str, ModelLoader] = {}
 MODEL_CARD = "model.json"
+_MODULES: dict[str, str] = {}   # model name -> the module that registered it
+
+
+def registering_module(name: str) -> str | None:
+    """The module whose import registers ``name``: what a fresh (spawned) process must import
+    to build a model registered outside deftmer, e.g. by a user's script or a plugin."""
+    return _MODULES.get(name)
 
 
 def register_model(name: str, description: str, loader: ModelLoader | None = None) -> Callable[[ModelFactory], ModelFactory]:
@@ -75,6 +82,7 @@ def register_model(name: str, description: str, loader: ModelLoader | None = Non
 
     def deco(fn: ModelFactory) -> ModelFactory:
         _MODELS[name] = (fn, description)
+        _MODULES[name] = fn.__module__
         if loader is not None:
             _LOADERS[name] = loader
         return fn

@@ -1,10 +1,10 @@
-"""Settings of the DEFT model: which experts, which LLM, LoRA and fusion."""
+"""Settings of the DEFT model: which experts, which LLM, LoRA, fusion and how the class is decided."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ModelConfig(BaseModel):
@@ -26,18 +26,38 @@ class ModelConfig(BaseModel):
     image_size: int = 224
     vision_tokens: int = 1
     dropout: float = 0.1
-    # weight experts in the class head by a cross-subject linear probe on training subjects
+    # the motion expert also reads the u/v/strain field at this size (None: region statistics only);
+    # 28 is the size of the public flow packs. Parallel conv branches of these widths read it.
+    motion_field_size: int | None = Field(28, ge=8, le=224)
+    motion_field_channels: tuple[int, ...] = (6, 10, 16)
+    motion_field_dropout: float = 0.5
+    # LLM tokens each expert's summary is projected to (motion carries the class: more tokens)
+    motion_llm_tokens: int = Field(4, ge=1)
+    # what the LLM reads: the experts' projected tokens (DEFT), or the per-region motion
+    # statistics written as text (MELLM's design; the `deft-motion-text` peer)
+    llm_input: Literal["experts", "motion_text"] = "experts"
+    # weight experts by a cross-subject linear probe on training subjects
     expert_gating: bool = True
     # keep only the first N decoder layers of the LLM (None = all); a CPU speed knob
     llm_layers: int | None = None
     lora_targets: list[str] = ["q_proj", "v_proj"]
-    # class decision: the classification head, LLM option likelihoods, or both (mean log-prob)
-    decision: Literal["head", "options", "hybrid"] = "head"
-    max_answer_tokens: int = 32        # training answers are cut to this many tokens
-    explain_max_tokens: int = 24       # LLM-written Reasoning length for explain=True (0: no reasoning)
+    # class decision, all from the LLM unless use_llm is off:
+    #   "llm"     a class head on the LLM's final hidden state at the answer position
+    #   "options" the likelihood of each "Emotion: <class>" answer under the decision instruction
+    #   "hybrid"  both (sum of their log-probabilities)
+    #   "head"    the experts' own linear head (what deft-no-llm uses; kept for analysis)
+    decision: Literal["llm", "options", "hybrid", "head"] = "llm"
+    explain_max_tokens: int = 32       # LLM-written Reasoning length for explain=True (0: no reasoning)
     # explain=True Evidence (see model.evidence): AU-head candidates at or above this probability,
     # at most this many, each kept only where the clip's own flow supports it
     evidence_au_threshold: float = 0.5
     evidence_max_aus: int = 3
     au_weight: float = 0.5             # auxiliary AU head loss weight
-    lm_weight: float = 1.0             # answer-token language-model loss weight
+    lm_weight: float = 1.0             # answer-token language-model loss weight (stage 2)
+    ce_weight: float = 1.0             # class cross-entropy weight on the LLM's class logits (stage 2)
+    # training recipe for real data (macro UF1 is the metric)
+    class_balanced: bool = True        # inverse-frequency class weights in every cross-entropy
+    mirror_augment: bool = True        # mirror the face: u negated, left/right regions swapped
+    # at prediction, average the class probabilities of the clip and of its mirror image
+    mirror_tta: bool = True
+    intensity_jitter: float = 0.2      # log-normal scale of the region flow statistics (0: off)

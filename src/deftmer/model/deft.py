@@ -1,13 +1,15 @@
-"""DEFT: three disentangled experts -> projectors -> an LLM with LoRA, plus a class head.
+"""DEFT: three disentangled experts -> projectors -> an LLM with LoRA that decides the class.
 
-The class decision comes from the classification head on the fused expert features
-(discriminative), from the LLM's likelihood of each class option (generative), or both
-(``model.decision``); either way it is always a valid class with probabilities. With
-``explain=True`` the LLM also generates the evidence and reasoning, parsed by
-``deftmer.unimer.answer.parse_answer``. ``model.use_llm=False`` is the no-LLM ablation
-(experts + linear head) through the same class.
+The class distribution comes from the LLM (``model.decision``): by default a class head on the
+LLM's final hidden state at the answer position of the decision instruction, or the
+likelihood of each class answer, or both. Training (`deftmer.train.trainer`) gives the experts
+their own linear head and AU head first (stage 1), then tunes LoRA, the projectors and the LLM
+class head with the hybrid objective: class cross-entropy on the LLM's logits plus the
+language-model loss on the complete Uni-MER answers (stage 2). With ``explain=True`` the LLM
+also writes the reasoning after the decided class and the flow-grounded evidence.
+``model.use_llm=False`` is the no-LLM ablation (experts + their linear head) through the same class.
 
-Saved folders hold only what was trained (expert heads, projectors, class head, LoRA) in one
+Saved folders hold only what was trained (expert heads, projectors, class heads, LoRA) in one
 safetensors file, plus ``model.json`` with the full config and the LLM reference.
 """
 
@@ -27,21 +29,24 @@ from torch import nn
 from deftmer.data.labels import ClassSet, get_class_set
 from deftmer.errors import CheckpointError, UserError
 from deftmer.model.api import MODEL_CARD, ClipInputs, Prediction, register_model, write_model_card
-from deftmer.model.experts import (EXPERTS, REGION_FEATURES, DynamicTextureExpert, FrozenBackbone,
-                                   MotionSemanticsExpert, StructureExpert, region_motion_features)
+from deftmer.model.experts import (EXPERTS, DynamicTextureExpert, FrozenBackbone, MotionSemanticsExpert,
+                                   StructureExpert)
 from deftmer.model.fusion import ClassHead, ExpertFusion, disentanglement_loss
+from deftmer.model.inputs import REGION_FEATURES, flow_field, mirror_clip, region_motion_features
 from deftmer.unimer.facs import MODEL_AUS, REGION_NAMES
 from deftmer.utils.console import logger
 
 WEIGHTS = "deft.safetensors"
 _AU_INDEX = {n: i for i, n in enumerate(MODEL_AUS)}
+_FLOW_COLS = [REGION_FEATURES.index(f) for f in ("mean_u", "mean_v", "mean_mag", "p90_mag", "std_u", "std_v")]
+_STRAIN_COL = REGION_FEATURES.index("mean_strain")
 
 
 @dataclass
 class ClipTensors:
-    """Model inputs of a list of clips, stacked: frozen features, region motion, targets."""
+    """Model inputs of a list of clips, stacked: frozen features, motion inputs, targets."""
 
-    feats: dict[str, torch.Tensor]   # "face" (N,T,C), "diff", "dynamic" (N,T,C), "motion" (N,R,F)
+    feats: dict[str, torch.Tensor]   # "face" (N,T,C), "diff", "dynamic", "motion" (N,R,F), "field" (N,3,S,S)
     labels: torch.Tensor             # (N,) class index, -1 when unknown
     au_targets: torch.Tensor         # (N, n_aus) multi-hot over MODEL_AUS
     au_mask: torch.Tensor            # (N,) 1 where the clip has AU annotations
@@ -57,44 +62,55 @@ class ClipTensors:
 
 @dataclass
 class NetOutput:
-    tokens: dict[str, torch.Tensor]   # expert tokens (B, T_e, dim)
-    pooled: list[torch.Tensor]        # one (B, dim) per active expert, for disentanglement
-    class_logits: torch.Tensor        # (B, n_classes)
-    au_logits: torch.Tensor | None    # (B, n_aus) when the motion expert is on
+    summaries: dict[str, torch.Tensor]   # one (B, dim) per active expert, weighted by its gate
+    pooled: list[torch.Tensor]           # the same, unweighted, for disentanglement
+    class_logits: torch.Tensor           # (B, n_classes) of the experts' own linear head
+    au_logits: torch.Tensor | None       # (B, n_aus) when the motion expert is on
 
 
 class DeftNet(nn.Module):
-    """Every trained module except LoRA: expert heads, fusion projectors, class head."""
+    """Every trained module except LoRA: experts, their class head, projectors, the LLM class head."""
 
-    def __init__(self, experts: list[str], feat_dim: int, dim: int, n_classes: int,
-                 llm_hidden: int | None, embed_scale: float, dropout: float) -> None:
+    def __init__(self, experts: list[str], feat_dim: int, n_classes: int, llm_hidden: int | None,
+                 embed_scale: float, m) -> None:
         super().__init__()
+        dim = m.expert_dim
         self.experts = list(experts)
-        # each expert's weight in the class head (see model.reliability); 1 = untouched
+        # each expert's weight (see model.reliability); 1 = untouched
         self.register_buffer("expert_gate", torch.ones(len(self.experts)))
         mods: dict[str, nn.Module] = {}
         if "structure" in experts:
-            mods["structure"] = StructureExpert(feat_dim, dim, dropout)
+            mods["structure"] = StructureExpert(feat_dim, dim, m.dropout)
         if "dynamic" in experts:
-            mods["dynamic"] = DynamicTextureExpert(feat_dim, dim, dropout)
+            mods["dynamic"] = DynamicTextureExpert(feat_dim, dim, m.dropout)
         if "motion" in experts:
-            mods["motion"] = MotionSemanticsExpert(dim, dropout=dropout)
+            mods["motion"] = MotionSemanticsExpert(dim, dropout=m.dropout, field_size=m.motion_field_size,
+                                                   field_channels=tuple(m.motion_field_channels),
+                                                   field_dropout=m.motion_field_dropout)
         self.expert_modules = nn.ModuleDict(mods)
         self.class_head = ClassHead(dim * len(experts), n_classes, dropout=0.2)
-        self.fusion = ExpertFusion(self.experts, dim, llm_hidden, embed_scale) if llm_hidden else None
+        self.fusion = None
+        self.decision_head = None
+        if llm_hidden:
+            if m.llm_input == "experts":
+                self.fusion = ExpertFusion(self.experts, dim, llm_hidden, embed_scale, {"motion": m.motion_llm_tokens})
+            self.decision_head = nn.Sequential(nn.LayerNorm(llm_hidden), nn.Dropout(0.1),
+                                               nn.Linear(llm_hidden, n_classes))
 
     def forward(self, feats: dict[str, torch.Tensor]) -> NetOutput:
-        tokens: dict[str, torch.Tensor] = {}
+        pooled: dict[str, torch.Tensor] = {}
         au_logits = None
-        if "structure" in self.expert_modules:
-            tokens["structure"] = self.expert_modules["structure"](feats["face"])
-        if "dynamic" in self.expert_modules:
-            tokens["dynamic"] = self.expert_modules["dynamic"](feats["diff"], feats["dynamic"])
-        if "motion" in self.expert_modules:
-            tokens["motion"], au_logits = self.expert_modules["motion"](feats["motion"])
-        pooled = [self.expert_modules[e].pool(tokens[e]) for e in self.experts]
-        gated = [p * self.expert_gate[i] for i, p in enumerate(pooled)]
-        return NetOutput(tokens, pooled, self.class_head(torch.cat(gated, -1)), au_logits)
+        mods = self.expert_modules
+        if "structure" in mods:
+            pooled["structure"] = mods["structure"].pool(mods["structure"](feats["face"]))
+        if "dynamic" in mods:
+            pooled["dynamic"] = mods["dynamic"].pool(mods["dynamic"](feats["diff"], feats["dynamic"]))
+        if "motion" in mods:
+            _, pooled["motion"], au_logits = mods["motion"](feats["motion"], feats.get("field"))
+        plain = [pooled[e] for e in self.experts]
+        gated = {e: pooled[e] * self.expert_gate[i] for i, e in enumerate(self.experts)}
+        logits = self.class_head(torch.cat([gated[e] for e in self.experts], -1))
+        return NetOutput(gated, plain, logits, au_logits)
 
 
 def active_experts(cfg_model, clips: list[ClipInputs]) -> list[str]:
@@ -114,6 +130,20 @@ def active_experts(cfg_model, clips: list[ClipInputs]) -> list[str]:
     return wanted
 
 
+def class_weights(labels: torch.Tensor, n_classes: int, balanced: bool) -> torch.Tensor | None:
+    """Inverse-frequency class weights (mean 1 over the training clips), or None when off.
+
+    Macro UF1 counts every class alike, so a rare class must cost as much as a common one.
+    Classes absent from training get weight 0 (nothing to learn from them).
+    """
+    if not balanced:
+        return None
+    known = labels[labels >= 0]
+    counts = torch.bincount(known, minlength=n_classes).float()
+    w = torch.where(counts > 0, len(known) / (n_classes * counts.clamp_min(1)), torch.zeros_like(counts))
+    return w.to(labels.device)
+
+
 class DeftModel:
     """The DEFT-LLM model behind the ``MERModel`` protocol (see module docstring)."""
 
@@ -125,9 +155,17 @@ class DeftModel:
         self.experts: list[str] | None = experts
         self.backbone = FrozenBackbone(cfg.model.vision, cfg.model.image_size, cfg.model.vision_tokens)
         self.net: DeftNet | None = None
-        self.llm = None            # LoadedLLM with a peft-wrapped model when use_llm
-        self.prompts = None        # PromptBuilder
+        self.language = None       # DeftLanguage (LLM + LoRA + prompts) when use_llm
         self.stats: dict = {}
+
+    @property
+    def llm(self):
+        return None if self.language is None else self.language.llm
+
+    @property
+    def decision(self) -> str:
+        """How the class is decided: the config's choice, or the experts' head without an LLM."""
+        return self.cfg.model.decision if self.language is not None else "head"
 
     # --- building -------------------------------------------------------------------------
 
@@ -140,23 +178,21 @@ class DeftModel:
         self.experts = list(experts)
         hidden, scale = None, 1.0
         if m.use_llm:
+            from deftmer.model.language import DeftLanguage
             from deftmer.model.llm import add_lora, load_llm
-            from deftmer.model.prompt import PromptBuilder
 
             llm = load_llm(m.llm, seed=self.cfg.seed, num_layers=m.llm_layers)
             hidden = llm.hidden_size
-            emb = llm.model.get_input_embeddings().weight
-            scale = float(emb.norm(dim=-1).median())
+            scale = float(llm.model.get_input_embeddings().weight.norm(dim=-1).median())
             llm.model = add_lora(llm.model, m.lora_rank, m.lora_alpha, m.lora_dropout, list(m.lora_targets)).eval()
-            self.llm = llm
-            self.prompts = PromptBuilder(llm.tokenizer)
+            self.language = DeftLanguage(llm, self.class_set.classes, self.cfg.train.llm_precision)
         feat_dim = self.backbone.feature_dim() if ("structure" in experts or "dynamic" in experts) else 1
         torch.manual_seed(self.cfg.seed)
-        self.net = DeftNet(self.experts, feat_dim, m.expert_dim, len(self.class_set), hidden, scale, m.dropout)
+        self.net = DeftNet(self.experts, feat_dim, len(self.class_set), hidden, scale, m)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.net.to(device)
-        if self.llm is not None:
-            self.llm.model.to(device)
+        if self.language is not None:
+            self.language.llm.model.to(device)
 
     # --- inputs ---------------------------------------------------------------------------
 
@@ -177,11 +213,7 @@ class DeftModel:
             feats["diff"] = self.backbone.features([p.diff for p in preps], "diff")
             feats["dynamic"] = self.backbone.features([p.dynamic for p in preps], "dynamic")
         if "motion" in self.experts:
-            feats["motion"] = torch.from_numpy(np.stack(
-                [region_motion_features(p.flow, p.strain, p.roi_masks) for p in preps]))
-            if feats["motion"].shape[1:] != (len(REGION_NAMES), len(REGION_FEATURES)):
-                raise UserError(f"prepared clips have {feats['motion'].shape[1]} ROI masks, the model expects "
-                                f"{len(REGION_NAMES)} (facs.REGIONS); re-run `deftmer prepare`")
+            feats.update(self._motion_inputs(preps))
         labels = torch.tensor([self.class_set.index(c.sample.label) if c.sample.label in self.class_set.classes
                                else -1 for c in clips], dtype=torch.long)
         au_t = torch.zeros(len(clips), len(MODEL_AUS))
@@ -194,14 +226,41 @@ class DeftModel:
                         au_t[i, _AU_INDEX[a.number]] = 1.0
         return ClipTensors(feats, labels, au_t, au_m)
 
+    def _motion_inputs(self, preps) -> dict[str, torch.Tensor]:
+        out = {"motion": torch.from_numpy(np.stack([region_motion_features(p.flow, p.strain, p.roi_masks)
+                                                    for p in preps]))}
+        if out["motion"].shape[1:] != (len(REGION_NAMES), len(REGION_FEATURES)):
+            raise UserError(f"prepared clips have {out['motion'].shape[1]} ROI masks, the model expects "
+                            f"{len(REGION_NAMES)} (facs.REGIONS); re-run `deftmer prepare`")
+        size = self.cfg.model.motion_field_size
+        if size:
+            out["field"] = torch.from_numpy(np.stack([flow_field(p, size) for p in preps]))
+        return out
+
+    def jitter(self, batch: ClipTensors, gen: torch.Generator) -> ClipTensors:
+        """The same motion a bit stronger or weaker (``model.intensity_jitter``): a physically
+        valid variant of a clip, like its mirror image (`deftmer.model.inputs.mirror_clip`)."""
+        sigma = self.cfg.model.intensity_jitter
+        if "motion" not in batch.feats or sigma <= 0:
+            return batch
+        scale = torch.exp(torch.randn(batch.labels.shape[0], 2, generator=gen) * sigma).to(batch.labels.device)
+        x = batch.feats["motion"].clone()
+        x[..., _FLOW_COLS] = x[..., _FLOW_COLS] * scale[:, :1, None]
+        x[..., _STRAIN_COL] = x[..., _STRAIN_COL] * scale[:, 1:]
+        return ClipTensors({**batch.feats, "motion": x}, batch.labels, batch.au_targets, batch.au_mask)
+
     # --- losses used by the trainer -------------------------------------------------------
 
-    def expert_losses(self, out: NetOutput, batch: ClipTensors) -> dict[str, torch.Tensor]:
-        """Class CE, auxiliary AU BCE (AU-annotated clips only) and disentanglement."""
+    def class_weights(self, labels: torch.Tensor) -> torch.Tensor | None:
+        return class_weights(labels, len(self.class_set), self.cfg.model.class_balanced)
+
+    def expert_losses(self, out: NetOutput, batch: ClipTensors, weights: torch.Tensor | None = None
+                      ) -> dict[str, torch.Tensor]:
+        """Class CE of the experts' head, auxiliary AU BCE (AU-annotated clips only), disentanglement."""
         m = self.cfg.model
         known = batch.labels >= 0
-        losses = {"ce": F.cross_entropy(out.class_logits[known], batch.labels[known]) if known.any()
-                  else out.class_logits.sum() * 0}
+        losses = {"ce": F.cross_entropy(out.class_logits[known], batch.labels[known], weight=weights)
+                  if known.any() else out.class_logits.sum() * 0}
         if out.au_logits is not None and batch.au_mask.sum() > 0:
             bce = F.binary_cross_entropy_with_logits(out.au_logits, batch.au_targets, reduction="none").mean(1)
             losses["au"] = m.au_weight * (bce * batch.au_mask).sum() / batch.au_mask.sum()
@@ -209,41 +268,51 @@ class DeftModel:
             losses["disentangle"] = m.disentangle_weight * disentanglement_loss(out.pooled)
         return losses
 
-    def expert_embeddings(self, out: NetOutput) -> torch.Tensor:
-        assert self.net is not None and self.net.fusion is not None
-        return self.net.fusion(out.tokens)
+    def text_inputs(self, clips: list[ClipInputs]) -> list[list[int]] | None:
+        """Token ids of each clip's measured motion written as text, when the LLM reads text
+        (``model.llm_input="motion_text"``); None when it reads expert tokens."""
+        if self.language is None or self.cfg.model.llm_input != "motion_text":
+            return None
+        from deftmer.unimer.builder import motion_descriptions
 
-    def _base_lm(self):
-        return self.llm.model.get_base_model()
+        texts = motion_descriptions(clips, self.class_set, self.cfg.unimer)
+        return [self.language.prompts.answer_ids(t, close=False) for t in texts]
 
-    def answer_loss(self, expert_embeds: torch.Tensor, queries: list[list[int]], answers: list[list[int]]) -> torch.Tensor:
-        """Language-model loss on the answer tokens only (prompt and experts masked out)."""
-        base = self._base_lm()
-        asm = self.prompts.assemble(base.get_input_embeddings(), expert_embeds, queries, answers)
-        hidden = base.model(inputs_embeds=asm.embeds, attention_mask=asm.mask).last_hidden_state
-        target = asm.labels[:, 1:]
-        sel = target != -100
-        logits = base.lm_head(hidden[:, :-1][sel])   # logits only where there is a target: fast
-        return F.cross_entropy(logits.float(), target[sel])
+    def llm_inputs(self, out: NetOutput, text_ids: list[list[int]] | None = None):
+        """What goes into the expert slot: projected expert tokens, or the motion text's embeddings."""
+        if text_ids is None:
+            return self.net.fusion(out.summaries)
+        embed = self.language.base.get_input_embeddings()
+        dev = out.class_logits.device
+        return [embed(torch.tensor(ids, device=dev, dtype=torch.long)) for ids in text_ids]
 
-    def option_logprobs(self, expert_embeds: torch.Tensor) -> torch.Tensor:
-        """Log-likelihood of each class option after the emotion question: (B, K), one forward."""
-        from deftmer.model.prompt import emotion_instruction, option_text
+    def llm_losses(self, out: NetOutput, batch: ClipTensors, answers: list[list[int]] | None,
+                   weights: torch.Tensor | None = None, text_ids: list[list[int]] | None = None
+                   ) -> dict[str, torch.Tensor]:
+        """Stage 2's hybrid objective: class CE on the LLM's class logits + the LM loss on the
+        complete answers (``answers=None``: the class CE alone, on rows without answers)."""
+        assert self.language is not None and self.net is not None
+        m = self.cfg.model
+        run = self.language.run(self.llm_inputs(out, text_ids), answers)
+        logits = self.net.decision_head(run.answer_state)
+        known = batch.labels >= 0
+        losses = {} if run.lm_loss is None else {"lm": m.lm_weight * run.lm_loss}
+        if known.any():
+            losses["llm_ce"] = m.ce_weight * F.cross_entropy(logits[known], batch.labels[known], weight=weights)
+        return losses
 
-        base = self._base_lm()
-        B, K = expert_embeds.shape[0], len(self.class_set)
-        q = self.prompts.query_ids(emotion_instruction(self.class_set.classes))
-        opts = [self.prompts.answer_ids(option_text(c), close=False) for c in self.class_set.classes]
-        rep = expert_embeds.repeat_interleave(K, 0)
-        asm = self.prompts.assemble(base.get_input_embeddings(), rep, [q] * (B * K), opts * B)
-        hidden = base.model(inputs_embeds=asm.embeds, attention_mask=asm.mask).last_hidden_state
-        target = asm.labels[:, 1:]
-        sel = target != -100
-        logp = torch.log_softmax(base.lm_head(hidden[:, :-1][sel]).float(), -1)
-        tok_lp = logp.gather(1, target[sel][:, None])[:, 0]
-        row = torch.arange(B * K, device=hidden.device)[:, None].expand_as(target)[sel]
-        scores = torch.zeros(B * K, device=hidden.device).index_add_(0, row, tok_lp)
-        return scores.view(B, K)
+    def class_logprobs(self, out: NetOutput, text_ids: list[list[int]] | None = None) -> torch.Tensor:
+        """Log-probabilities of the classes under ``self.decision`` (see module docstring)."""
+        expert = torch.log_softmax(out.class_logits.float(), -1)
+        if self.decision == "head":
+            return expert
+        emb = self.llm_inputs(out, text_ids)
+        parts = []
+        if self.decision in ("llm", "hybrid"):
+            parts.append(torch.log_softmax(self.net.decision_head(self.language.run(emb).answer_state), -1))
+        if self.decision in ("options", "hybrid"):
+            parts.append(torch.log_softmax(self.language.option_logprobs(emb), -1))
+        return torch.log_softmax(sum(parts), -1)
 
     # --- MERModel -------------------------------------------------------------------------
 
@@ -263,28 +332,26 @@ class DeftModel:
         if self.net is None:
             raise UserError("the model is not trained: call fit() or load a saved model folder")
         self.net.eval()
-        if self.llm is not None:
-            self.llm.model.eval()   # LoRA dropout off
+        if self.language is not None:
+            self.language.llm.model.eval()   # LoRA dropout off
         dev = next(self.net.parameters()).device
         preds: list[Prediction] = []
         for s in range(0, len(clips), batch_size):
             part = clips[s:s + batch_size]
-            batch = self.tensors(part).to(dev)
-            out = self.net(batch.feats)
-            logp = torch.log_softmax(out.class_logits.float(), -1)
-            emb = None
-            if self.llm is not None:
-                emb = self.expert_embeddings(out)
-                if self.cfg.model.decision != "head":
-                    opt = torch.log_softmax(self.option_logprobs(emb), -1)
-                    logp = opt if self.cfg.model.decision == "options" else torch.log_softmax(logp + opt, -1)
-            probs = logp.exp().cpu().numpy()
+            out = self.net(self.tensors(part).to(dev).feats)
+            text_ids = self.text_inputs(part)
+            probs = self.class_logprobs(out, text_ids).exp()
+            if self.cfg.model.mirror_tta:
+                mirrored = [mirror_clip(c) for c in part]
+                m_out = self.net(self.tensors(mirrored).to(dev).feats)
+                probs = (probs + self.class_logprobs(m_out, self.text_inputs(mirrored)).exp()) / 2
+            probs = probs.cpu().numpy()
             labels = [self.class_set.classes[int(i)] for i in probs.argmax(1)]
             texts = [""] * len(part)
             if explain:
                 au_probs = torch.sigmoid(out.au_logits).cpu().numpy() if out.au_logits is not None else None
                 evidence = [self.evidence(c, None if au_probs is None else au_probs[j]) for j, c in enumerate(part)]
-                texts = self.generate(emb, labels, evidence)
+                texts = self.generate(out, labels, evidence, text_ids)
             for c, p, text in zip(part, probs, texts):
                 preds.append(self._prediction(c.id, p, text))
         return preds
@@ -309,7 +376,8 @@ class DeftModel:
         return format_evidence(grounded_evidence(clip.prepared, au_probs, self.cfg.unimer,
                                                  m.evidence_au_threshold, m.evidence_max_aus))
 
-    def generate(self, expert_embeds: torch.Tensor | None, labels: list[str], evidence: list[str]) -> list[str]:
+    def generate(self, out: NetOutput, labels: list[str], evidence: list[str],
+                 text_ids: list[list[int]] | None = None) -> list[str]:
         """Answers ``Emotion: <decided class> / Evidence: <grounded> / Reasoning: <LLM>``.
 
         Class and evidence are fixed (decided, and grounded in the clip's flow); the LLM
@@ -318,27 +386,15 @@ class DeftModel:
         continuation stops at the first line that opens another section. Without an LLM
         (``use_llm=False``) the answer has no Reasoning part.
         """
-        from deftmer.model.prompt import emotion_instruction, option_text
+        from deftmer.model.prompt import option_text
         from deftmer.unimer.answer import EVIDENCE_KEY, REASONING_KEY
 
         heads = [f"{option_text(lab)}\n{EVIDENCE_KEY}: {ev}" for lab, ev in zip(labels, evidence)]
-        if expert_embeds is None or self.llm is None or self.cfg.model.explain_max_tokens <= 0:
+        if self.language is None or self.cfg.model.explain_max_tokens <= 0:
             return heads
-        base = self._base_lm()
-        q = self.prompts.query_ids(emotion_instruction(self.class_set.classes))
         heads = [f"{head}\n{REASONING_KEY}:" for head in heads]
-        starts = [q + self.prompts.answer_ids(head, close=False) for head in heads]
-        # all clips in one greedy generate call, left-padded (the attention mask hides the padding)
-        asm = self.prompts.assemble(base.get_input_embeddings(), expert_embeds, starts, left_pad=True)
-        ids = self.llm.model.generate(inputs_embeds=asm.embeds, attention_mask=asm.mask, do_sample=False,
-                                      max_new_tokens=self.cfg.model.explain_max_tokens,
-                                      eos_token_id=self.prompts.eos_id,
-                                      pad_token_id=self.llm.tokenizer.pad_token_id)
-        texts = []
-        for head, row in zip(heads, ids):
-            reasoning = _first_section(self.llm.tokenizer.decode(row, skip_special_tokens=True))
-            texts.append(f"{head} {reasoning}".rstrip())
-        return texts
+        cont = self.language.continue_answers(self.llm_inputs(out, text_ids), heads, self.cfg.model.explain_max_tokens)
+        return [f"{head} {_first_section(text)}".rstrip() for head, text in zip(heads, cont)]
 
     # --- persistence ----------------------------------------------------------------------
 
@@ -346,7 +402,7 @@ class DeftModel:
         """Only what training changed: the DeftNet modules and the LoRA adapters."""
         assert self.net is not None
         state = {f"net.{k}": v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-        if self.llm is not None:
+        if self.language is not None:
             from peft import get_peft_model_state_dict
 
             for k, v in get_peft_model_state_dict(self.llm.model).items():
@@ -361,7 +417,7 @@ class DeftModel:
         except RuntimeError as e:
             raise CheckpointError(f"{where} does not match this model's config ({str(e).splitlines()[0]}); "
                                   "load it with the config it was trained with") from None
-        if self.llm is not None:
+        if self.language is not None:
             from peft import set_peft_model_state_dict
 
             lora = {k[5:]: v for k, v in state.items() if k.startswith("lora.")}

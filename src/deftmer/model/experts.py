@@ -25,30 +25,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from deftmer.errors import ConfigError
+from deftmer.model.inputs import REGION_FEATURES
 from deftmer.unimer.facs import MODEL_AUS, REGION_NAMES
 
 EXPERTS: tuple[str, ...] = ("structure", "dynamic", "motion")
-#: per-region motion features, in this order (see ``region_motion_features``)
-REGION_FEATURES: tuple[str, ...] = ("mean_u", "mean_v", "mean_mag", "p90_mag", "mean_strain", "std_u", "std_v")
 _IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 _IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 _FEATURE_CACHE: dict[tuple[str, str], torch.Tensor] = {}
-
-
-def region_motion_features(flow: np.ndarray, strain: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """Pool flow (2, S, S) and strain (S, S) in each region mask (R, S, S) -> (R, F) float32.
-
-    An empty mask gives zeros (the region was not visible), never NaN.
-    """
-    u, v = flow[0], flow[1]
-    mag = np.hypot(u, v)
-    out = np.zeros((masks.shape[0], len(REGION_FEATURES)), dtype=np.float32)
-    for r, m in enumerate(masks):
-        if not m.any():
-            continue
-        ur, vr, mr = u[m], v[m], mag[m]
-        out[r] = (ur.mean(), vr.mean(), mr.mean(), np.percentile(mr, 90), strain[m].mean(), ur.std(), vr.std())
-    return out
 
 
 def image_to_unit(img: np.ndarray, kind: str) -> np.ndarray:
@@ -199,15 +182,49 @@ def clip_normalised(region_feats: torch.Tensor) -> torch.Tensor:
     return out
 
 
+class FlowFieldEncoder(nn.Module):
+    """The flow field read as STSTNet does: parallel 3x3 conv branches over (u, v, strain).
+
+    Shallow on purpose: a few hundred training clips support a handful of filters, not a deep
+    network (deeper CNNs did worse on real micro-expressions). Each branch is conv -> ReLU ->
+    BatchNorm -> 3x3 max-pool; the concatenated maps are average-pooled to a small grid whose
+    cells become field tokens, and a linear readout over the whole grid keeps where each
+    pattern sits on the face.
+    """
+
+    def __init__(self, dim: int, size: int = 28, channels: tuple[int, ...] = (6, 10, 16),
+                 dropout: float = 0.5) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(3, c, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(c), nn.MaxPool2d(3, 3, padding=1))
+            for c in channels)
+        self.pool = nn.AvgPool2d(2, 2)
+        side = ((size + 2 - 3) // 3 + 1) // 2
+        width = sum(channels)
+        self.grid = side * side
+        self.token = nn.Linear(width, dim)
+        self.position = nn.Parameter(torch.zeros(self.grid, dim))
+        self.readout = nn.Sequential(nn.Dropout(dropout), nn.Linear(width * self.grid, dim), nn.GELU())
+
+    def forward(self, field: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, S, S) -> field tokens (B, grid, dim) and the field summary (B, dim)."""
+        maps = self.pool(torch.cat([b(field) for b in self.branches], 1))      # (B, C, side, side)
+        cells = maps.flatten(2).transpose(1, 2)                                 # (B, grid, C)
+        return self.token(cells) + self.position, self.readout(maps.flatten(1))
+
+
 class MotionSemanticsExpert(nn.Module):
-    """Flow read region by region: one token per AU region (+ region embedding) and an AU head.
+    """Flow read region by region and as a field: region tokens, field tokens, an AU head.
 
     Region features are standardised with statistics of the training clips (buffers, saved
-    with the weights), since flow magnitudes differ by orders of magnitude between datasets.
+    with the weights), since flow magnitudes differ by orders of magnitude between datasets,
+    and also given relative to the clip's strongest region (``clip_normalised``). With
+    ``field_size`` set, the u/v/strain field is read by a `FlowFieldEncoder` beside them.
     """
 
     def __init__(self, dim: int, n_regions: int = len(REGION_NAMES), n_feats: int = len(REGION_FEATURES),
-                 n_aus: int = len(MODEL_AUS), dropout: float = 0.1) -> None:
+                 n_aus: int = len(MODEL_AUS), dropout: float = 0.1, field_size: int | None = 28,
+                 field_channels: tuple[int, ...] = (6, 10, 16), field_dropout: float = 0.5) -> None:
         super().__init__()
         self.register_buffer("feat_mean", torch.zeros(n_regions, n_feats))
         self.register_buffer("feat_std", torch.ones(n_regions, n_feats))
@@ -219,7 +236,10 @@ class MotionSemanticsExpert(nn.Module):
         # WHERE the face moved is the message: the readout keeps region identity (a mean over
         # regions could not tell raised brows from raised lip corners).
         self.readout = nn.Sequential(nn.Linear(n_regions * dim, dim), nn.GELU())
+        self.field = FlowFieldEncoder(dim, field_size, field_channels, field_dropout) if field_size else None
+        self.summary_norm = nn.LayerNorm(dim)
         self.au_head = nn.Linear(dim, n_aus)
+        self.n_regions = n_regions
         nn.init.normal_(self.region_embed.weight, std=0.5)
 
     def set_normalisation(self, feats: torch.Tensor) -> None:
@@ -227,13 +247,18 @@ class MotionSemanticsExpert(nn.Module):
         self.feat_mean.copy_(feats.mean(0))
         self.feat_std.copy_(feats.std(0).clamp_min(1e-4))
 
-    def forward(self, region_feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, R, F) -> region tokens (B, R, dim) and AU logits (B, n_aus)."""
+    def forward(self, region_feats: torch.Tensor, field: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, R, F) [+ (B, 3, S, S)] -> tokens (B, R [+ grid], dim), summary (B, dim), AU logits."""
         x = torch.cat([(region_feats - self.feat_mean) / self.feat_std, clip_normalised(region_feats)], -1)
         ids = torch.arange(x.shape[1], device=x.device)
         tokens = self.norm(self.mix(self.encode(x) + self.region_embed(ids)))
-        return tokens, self.au_head(self.pool(tokens))
-
-    def pool(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(B, R, dim) -> (B, dim), keeping which region each token came from."""
-        return self.readout(tokens.flatten(1))
+        summary = self.readout(tokens.flatten(1))
+        if self.field is not None:
+            if field is None:
+                raise ValueError("this motion expert reads the flow field; pass it")
+            field_tokens, field_summary = self.field(field)
+            tokens = torch.cat([tokens, field_tokens], 1)
+            summary = summary + field_summary
+        summary = self.summary_norm(summary)
+        return tokens, summary, self.au_head(summary)

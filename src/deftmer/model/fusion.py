@@ -12,36 +12,46 @@ from torch import nn
 
 
 class Projector(nn.Module):
-    """Expert features (dim) -> LLM hidden size: Linear -> GELU -> Linear."""
+    """An expert's summary (dim) -> ``tokens`` LLM embeddings (tokens, hidden): Linear -> GELU -> Linear."""
 
-    def __init__(self, in_dim: int, hidden: int) -> None:
+    def __init__(self, in_dim: int, hidden: int, tokens: int = 1) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden))
+        self.tokens, self.hidden = tokens, hidden
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden * tokens))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.net(x).view(x.shape[0], self.tokens, self.hidden)
 
 
 class ExpertFusion(nn.Module):
-    """Project each active expert's tokens and tag them with an expert-type embedding.
+    """Project each active expert's summary into a few LLM tokens, tagged by expert type.
 
+    The summary is what the expert's own heads read (its pooled feature, weighted by the
+    expert's cross-subject reliability), so the LLM receives exactly the evidence the experts
+    extracted, in a handful of tokens: on CPU every token costs a pass through the LLM.
     ``embed_scale`` matches the projected tokens to the norm of the LLM's word embeddings, so
     expert tokens start at a scale the pretrained LLM is used to.
     """
 
-    def __init__(self, experts: list[str], dim: int, hidden: int, embed_scale: float = 1.0) -> None:
+    def __init__(self, experts: list[str], dim: int, hidden: int, embed_scale: float = 1.0,
+                 tokens: dict[str, int] | None = None) -> None:
         super().__init__()
         self.experts = list(experts)
-        self.projectors = nn.ModuleDict({e: Projector(dim, hidden) for e in self.experts})
+        tokens = tokens or {}
+        self.projectors = nn.ModuleDict({e: Projector(dim, hidden, tokens.get(e, 1)) for e in self.experts})
         self.type_embed = nn.Embedding(len(self.experts), hidden)
         nn.init.normal_(self.type_embed.weight, std=0.02)
         self.embed_scale = embed_scale
 
-    def forward(self, tokens: dict[str, torch.Tensor]) -> torch.Tensor:
-        """{expert: (B, T_e, dim)} -> (B, sum T_e, hidden) in the fixed expert order."""
+    @property
+    def n_tokens(self) -> int:
+        return sum(p.tokens for p in self.projectors.values())
+
+    def forward(self, summaries: dict[str, torch.Tensor]) -> torch.Tensor:
+        """{expert: (B, dim)} -> (B, n_tokens, hidden) in the fixed expert order."""
         out = []
         for i, e in enumerate(self.experts):
-            p = self.projectors[e](tokens[e])
+            p = self.projectors[e](summaries[e])
             p = p / (p.norm(dim=-1, keepdim=True) + 1e-6) * self.embed_scale
             out.append(p + self.type_embed.weight[i])
         return torch.cat(out, dim=1)

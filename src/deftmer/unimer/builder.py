@@ -33,6 +33,8 @@ from deftmer.utils.io import atomic_write_text
 
 #: At most this many regions are described in a motion answer (strongest first).
 MAX_MOTION_REGIONS = 5
+#: At most this many AUs are named in an Evidence line (supported before weak, then by support).
+MAX_EVIDENCE_AUS = 3
 
 
 @dataclass
@@ -76,9 +78,10 @@ def analyse_clips(clips: Iterable[ClipInputs], class_set: ClassSet, cfg: UnimerC
 # --- answers ---------------------------------------------------------------------------------
 
 def _kept(a: ClipAnalysis, cfg: UnimerConfig) -> list[tuple[AUVerdict, bool]]:
-    if cfg.policy == "keep_all":
-        return a.evidence_verdicts
-    return [(v, inf) for v, inf in a.evidence_verdicts if v.verdict != "contradicted"]
+    kept = a.evidence_verdicts if cfg.policy == "keep_all" else \
+        [(v, inf) for v, inf in a.evidence_verdicts if v.verdict != "contradicted"]
+    rank = {"supported": 0, "weak": 1, "contradicted": 2}
+    return sorted(kept, key=lambda p: (rank[p[0].verdict], -p[0].score))[:MAX_EVIDENCE_AUS]
 
 
 def evidence_items(a: ClipAnalysis, cfg: UnimerConfig) -> list[EvidenceItem]:
@@ -107,33 +110,31 @@ def _motion_answer(a: ClipAnalysis, cfg: UnimerConfig) -> tuple[str, list[int]]:
 
 
 def _reasoning(a: ClipAnalysis, items: list[EvidenceItem], class_set: ClassSet, cfg: UnimerConfig) -> str:
+    """One or two short sentences from the kept AUs to the class, ending with the class.
+
+    Short on purpose: every token of every answer costs a pass through the LLM in training,
+    and the Evidence line has already said what moved.
+    """
     label = a.label
-    kept = [v for v, _ in _kept(a, cfg) if v.verdict != "contradicted"]
+    kept = [v for v, _ in _kept(a, cfg) if v.verdict != "contradicted"][:MAX_EVIDENCE_AUS]
     if not kept:
         moving = ranked_regions(a.stats, cfg.support_snr)
-        seen = (f"The strongest motion is that {describe_region(moving[0], cfg)}, but no action unit is "
-                "clearly supported by the flow" if moving else "No facial region moves clearly above the noise floor")
-        return f"{seen}, so the motion alone does not decide the class; the clip is labelled {label}. Answer: {label}."
-    names = _join([f"{v.au} ({AUS[v.number].name})" for v in kept])
-    inferred = not a.consistency.labelled
-    first = f"The motion is consistent with {names}" if inferred else f"The flow supports {names}"
+        seen = (f"The strongest motion is that {describe_region(moving[0], cfg)}, but no action unit is clearly "
+                "supported" if moving else "No facial region moves clearly above the noise floor")
+        return f"{seen}; the motion alone does not decide. Answer: {label}."
     combo = "+".join(f"AU{n}" for n in sorted({v.number for v in kept}))
     aus = [ActionUnit(v.number, v.side) for v in kept]  # type: ignore[arg-type]
     emo = emfacs_emotion(aus)
     oc = objective_class(aus)
     if emo is not None and class_set.map(emo) == label:
-        via = "" if emo == label else f", which belongs to class {label}"
-        rule = f"{combo} matches the EMFACS prototype of {emo}{via}"
+        rule = f"{combo} is the EMFACS prototype of {emo}"
     elif oc != "VII" and class_set.map(OBJECTIVE_CLASS_EMOTION[oc]) == label:
-        emo_oc = OBJECTIVE_CLASS_EMOTION[oc]
-        via = "" if emo_oc == label else f", which belongs to class {label}"
-        rule = f"{combo} is CASME II objective class {oc} ({emo_oc}){via}"
+        rule = f"{combo} is CASME II objective class {oc} ({OBJECTIVE_CLASS_EMOTION[oc]})"
     elif emo is not None:
-        rule = (f"{combo} resembles the {emo} prototype, but micro-expressions are often partial or "
-                f"suppressed and the clip is labelled {label}")
+        rule = f"{combo} resembles {emo}, but micro-expressions are often partial"
     else:
-        rule = f"{combo} matches no single EMFACS prototype; the clip is labelled {label}"
-    return f"{first}. {rule[0].upper()}{rule[1:]}. Answer: {label}."
+        rule = f"{combo} matches no single prototype"
+    return f"{rule}. Answer: {label}."
 
 
 def _join(words: list[str]) -> str:
@@ -180,6 +181,23 @@ def build_records(clips: list[ClipInputs], class_set: ClassSet, cfg: UnimerConfi
     """Instruction records for the clips of ``subjects`` (a LOSO fold's training subjects),
     so no test subject's text reaches training; all clips when ``subjects`` is None."""
     return records_from_analyses(analyse_clips(clips, class_set, cfg, subjects), class_set, cfg, seed)
+
+
+def full_answers(clips: list[ClipInputs], class_set: ClassSet, cfg: UnimerConfig) -> list[str]:
+    """Each clip's complete three-part answer (Emotion, Evidence, Reasoning), in clip order:
+    what DEFT's stage 2 learns under its decision instruction."""
+    out = []
+    for clip in clips:
+        a = analyse_clip(clip, class_set, cfg)
+        items = evidence_items(a, cfg)
+        out.append(format_answer(a.label, items, _reasoning(a, items, class_set, cfg)))
+    return out
+
+
+def motion_descriptions(clips: list[ClipInputs], class_set: ClassSet, cfg: UnimerConfig) -> list[str]:
+    """Each clip's measured region motion as one sentence (strongest regions first): what a
+    text-only MLLM (MELLM) is given instead of expert tokens."""
+    return [_motion_answer(analyse_clip(c, class_set, cfg), cfg)[0] for c in clips]
 
 
 # --- JSONL -----------------------------------------------------------------------------------

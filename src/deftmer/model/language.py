@@ -1,0 +1,93 @@
+"""DEFT's LLM passes: the answer-position state that decides the class, the answer loss, option
+scores and generation, all under the one decision instruction.
+
+Training and inference put the same rows through the LLM (`deftmer.model.prompt`):
+``head(instruction) | expert tokens | tail | answer``. One pass over a training row yields both
+halves of the hybrid objective: the final hidden state at the answer position (the class head
+reads it) and the language-model loss on every token of the complete Uni-MER answer. Inference
+needs no answer at all for the class, so it costs a few tokens per clip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from deftmer.model.llm import LoadedLLM
+from deftmer.model.prompt import PromptBuilder, emotion_instruction, forward_with_shared_head, option_text
+
+
+@dataclass
+class LLMPass:
+    """What one pass over a batch gives: the answer-position states and the answer-token loss."""
+
+    answer_state: torch.Tensor        # (B, H) float32
+    lm_loss: torch.Tensor | None      # mean over answer tokens, None without answers
+
+
+class DeftLanguage:
+    """The LLM (with LoRA), its prompts and the decision instruction for a class set."""
+
+    def __init__(self, llm: LoadedLLM, classes: tuple[str, ...], precision: str = "bf16") -> None:
+        self.llm = llm
+        self.prompts = PromptBuilder(llm.tokenizer)
+        self.classes = classes
+        self.instruction = emotion_instruction(classes)
+        self.head_ids = self.prompts.head_ids(self.instruction)
+        self.precision = precision
+
+    @property
+    def base(self):
+        return self.llm.model.get_base_model()
+
+    def autocast(self, device: torch.device):
+        """bf16 autocast for the LLM's matrix products (float32 weights, float32 results out)."""
+        if self.precision != "bf16":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+    def run(self, expert_embeds: torch.Tensor | list[torch.Tensor], answers: list[list[int]] | None = None) -> LLMPass:
+        """One pass of ``head | experts | tail [| answer]`` rows; see the module docstring."""
+        base = self.base
+        asm = self.prompts.assemble(base.get_input_embeddings(), expert_embeds, answers)
+        with self.autocast(asm.embeds.device):
+            hidden = forward_with_shared_head(base, self.head_ids, asm)
+            lm = None
+            if answers:
+                target = asm.labels[:, 1:]
+                sel = target != -100
+                logits = base.lm_head(hidden[:, :-1][sel])   # logits only where there is a target
+                lm = F.cross_entropy(logits.float(), target[sel])
+        rows = torch.arange(hidden.shape[0], device=hidden.device)
+        return LLMPass(hidden[rows, asm.answer_pos].float(), lm)
+
+    def option_logprobs(self, expert_embeds: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+        """Log-likelihood of each ``Emotion: <class>`` answer: (B, K), one pass of B*K rows."""
+        base = self.base
+        B, K = len(expert_embeds), len(self.classes)
+        opts = [self.prompts.answer_ids(option_text(c), close=False) for c in self.classes]
+        rows = [e for e in expert_embeds for _ in range(K)]
+        asm = self.prompts.assemble(base.get_input_embeddings(), rows, opts * B)
+        with self.autocast(asm.embeds.device):
+            hidden = forward_with_shared_head(base, self.head_ids, asm)
+            target = asm.labels[:, 1:]
+            sel = target != -100
+            logp = torch.log_softmax(base.lm_head(hidden[:, :-1][sel]).float(), -1)
+        tok_lp = logp.gather(1, target[sel][:, None])[:, 0]
+        row = torch.arange(B * K, device=hidden.device)[:, None].expand_as(target)[sel]
+        scores = torch.zeros(B * K, device=hidden.device).index_add_(0, row, tok_lp)
+        return scores.view(B, K)
+
+    def continue_answers(self, expert_embeds: torch.Tensor | list[torch.Tensor], starts: list[str], max_new_tokens: int) -> list[str]:
+        """Greedy continuations of the assistant turn after each ``starts[i]`` (one batched call)."""
+        base = self.base
+        begun = [self.prompts.answer_ids(s, close=False) for s in starts]
+        embeds, mask = self.prompts.full_batch(base.get_input_embeddings(), self.instruction, expert_embeds, begun)
+        # float32 on purpose: rows padded to different lengths must decode exactly as alone
+        ids = self.llm.model.generate(inputs_embeds=embeds, attention_mask=mask, do_sample=False,
+                                      max_new_tokens=max_new_tokens, eos_token_id=self.prompts.eos_id,
+                                      pad_token_id=self.llm.tokenizer.pad_token_id)
+        return [self.llm.tokenizer.decode(row, skip_special_tokens=True) for row in ids]
