@@ -18,6 +18,13 @@ from deftmer.train.loso import run_loso
 MODEL = "toy-centroid"
 
 
+def _cfg(**kw) -> ExperimentConfig:
+    """Folds in this process: the toy model is registered here, and its fits are recorded here."""
+    cfg = ExperimentConfig(**kw)
+    cfg.eval.workers = 1
+    return cfg
+
+
 @pytest.fixture()
 def toy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     root = tmp_path / "toy"
@@ -36,7 +43,7 @@ def _metrics_without_timing(run_dir: Path) -> dict:
 def test_full_loso_writes_folds_predictions_and_metrics(toy, tmp_path):
     ds, cache = toy
     run = tmp_path / "run"
-    res = run_loso(ExperimentConfig(), ds, cache, run, model_name=MODEL, progress=False)
+    res = run_loso(_cfg(), ds, cache, run, model_name=MODEL, progress=False)
 
     assert sorted(res.folds_run) == ["s01", "s02", "s03", "s04"] and res.missing_folds == []
     for s in ds.subjects:
@@ -77,23 +84,23 @@ def test_full_loso_writes_folds_predictions_and_metrics(toy, tmp_path):
     assert fp > 0 and m["au_f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
     assert len((run / "descriptions.jsonl").read_text().splitlines()) == 12
     assert set(m["timing"]["per_fold"]) == set(ds.subjects)
-    assert load_config(run / "config.yaml") == ExperimentConfig()
+    assert load_config(run / "config.yaml") == _cfg()
 
 
 def test_interrupted_run_resumes_to_the_same_metrics(toy, tmp_path):
     ds, cache = toy
     clean = tmp_path / "clean"
-    run_loso(ExperimentConfig(seed=3), ds, cache, clean, model_name=MODEL, progress=False)
+    run_loso(_cfg(seed=3), ds, cache, clean, model_name=MODEL, progress=False)
 
     killed = tmp_path / "killed"
     toy_mer.CentroidModel.interrupt_at_fit = len(toy_mer.CentroidModel.fits) + 3   # Ctrl-C in the 3rd fold
     with pytest.raises(KeyboardInterrupt):
-        run_loso(ExperimentConfig(seed=3), ds, cache, killed, model_name=MODEL, progress=False)
+        run_loso(_cfg(seed=3), ds, cache, killed, model_name=MODEL, progress=False)
     assert sorted(p.parent.name for p in killed.glob("folds/*/done.json")) == ["s01", "s02"]
     assert (killed / "folds" / "s03").is_dir() and not (killed / "folds" / "s03" / "done.json").exists()
 
     toy_mer.CentroidModel.interrupt_at_fit = None
-    res = run_loso(ExperimentConfig(seed=3), ds, cache, killed, model_name=MODEL, progress=False)
+    res = run_loso(_cfg(seed=3), ds, cache, killed, model_name=MODEL, progress=False)
     assert res.folds_skipped == ["s01", "s02"] and res.folds_run == ["s03", "s04"]
     assert _metrics_without_timing(killed) == _metrics_without_timing(clean)
     assert (killed / "predictions.csv").read_text() == (clean / "predictions.csv").read_text()
@@ -102,23 +109,23 @@ def test_interrupted_run_resumes_to_the_same_metrics(toy, tmp_path):
 def test_fold_subsets_are_independent_jobs(toy, tmp_path):
     ds, cache = toy
     run = tmp_path / "run"
-    part = run_loso(ExperimentConfig(), ds, cache, run, model_name=MODEL, folds=["s02"], progress=False)
+    part = run_loso(_cfg(), ds, cache, run, model_name=MODEL, folds=["s02"], progress=False)
     assert part.folds_run == ["s02"]
     assert part.metrics.n_folds == 1 and part.metrics.n_samples == 3
     assert part.missing_folds == ["s01", "s03", "s04"]
     assert json.loads((run / "metrics.json").read_text())["complete"] is False
 
-    run_loso(ExperimentConfig(), ds, cache, run, model_name=MODEL, folds=["s04", "s01", "s03"], progress=False)
+    run_loso(_cfg(), ds, cache, run, model_name=MODEL, folds=["s04", "s01", "s03"], progress=False)
     whole = tmp_path / "whole"
-    run_loso(ExperimentConfig(), ds, cache, whole, model_name=MODEL, progress=False)
+    run_loso(_cfg(), ds, cache, whole, model_name=MODEL, progress=False)
     assert _metrics_without_timing(run) == _metrics_without_timing(whole)
 
 
 def test_seed_changes_results_reproducibly(toy, tmp_path):
     ds, cache = toy
-    a = run_loso(ExperimentConfig(seed=1), ds, cache, tmp_path / "a", model_name=MODEL, progress=False)
-    b = run_loso(ExperimentConfig(seed=1), ds, cache, tmp_path / "b", model_name=MODEL, progress=False)
-    c = run_loso(ExperimentConfig(seed=2), ds, cache, tmp_path / "c", model_name=MODEL, progress=False)
+    a = run_loso(_cfg(seed=1), ds, cache, tmp_path / "a", model_name=MODEL, progress=False)
+    b = run_loso(_cfg(seed=1), ds, cache, tmp_path / "b", model_name=MODEL, progress=False)
+    c = run_loso(_cfg(seed=2), ds, cache, tmp_path / "c", model_name=MODEL, progress=False)
     pa, pb, pc = (pd.read_csv(r / "predictions.csv") for r in (a.run_dir, b.run_dir, c.run_dir))
     pd.testing.assert_frame_equal(pa, pb)
     assert not pa["prob_negative"].equals(pc["prob_negative"])
@@ -129,11 +136,11 @@ def test_seed_changes_results_reproducibly(toy, tmp_path):
 def test_run_folder_refuses_a_different_run(toy, tmp_path):
     ds, cache = toy
     run = tmp_path / "run"
-    run_loso(ExperimentConfig(), ds, cache, run, model_name=MODEL, folds=["s01"], progress=False)
+    run_loso(_cfg(), ds, cache, run, model_name=MODEL, folds=["s01"], progress=False)
     with pytest.raises(CheckpointError, match="different config"):
-        run_loso(ExperimentConfig(seed=5), ds, cache, run, model_name=MODEL, progress=False)
+        run_loso(_cfg(seed=5), ds, cache, run, model_name=MODEL, progress=False)
     with pytest.raises(UserError, match="unknown fold"):
-        run_loso(ExperimentConfig(), ds, cache, run, model_name=MODEL, folds=["s99"], progress=False)
+        run_loso(_cfg(), ds, cache, run, model_name=MODEL, folds=["s99"], progress=False)
 
 
 def test_lodo_holds_out_each_source(tmp_path, monkeypatch):
@@ -141,7 +148,7 @@ def test_lodo_holds_out_each_source(tmp_path, monkeypatch):
     toy_mer.write_toy_dataset(root, n_subjects=6, clips_per_subject=3, sources=("casme2", "samm", "smic"))
     monkeypatch.setattr(toy_mer.CentroidModel, "fits", [])
     ds = toy_mer.load_toy(root)
-    res = run_loso(ExperimentConfig(), ds, root / "cache", tmp_path / "run", model_name=MODEL, protocol="lodo",
+    res = run_loso(_cfg(), ds, root / "cache", tmp_path / "run", model_name=MODEL, protocol="lodo",
                    progress=False)
     assert sorted(res.folds_run) == ["casme2", "samm", "smic"]
     # each fit saw the 4 subjects of the two other sources
@@ -159,3 +166,16 @@ def test_lodo_needs_several_sources_and_leaks_are_caught(toy):
     fold = Fold(name="s01", protocol="loso", train_ids=(), test_ids=())
     with pytest.raises(RuntimeError, match="appear in the training set"):
         check_no_leak(fold, [x for x in s if x.subject in ("s01", "s02")], [x for x in s if x.subject == "s01"])
+
+
+def test_folds_spread_over_processes_give_the_same_predictions(toy, tmp_path):
+    """--workers 2 runs folds in two spawned processes (one thread each): same rows as one process."""
+    ds, cache = toy
+    one = run_loso(_cfg(), ds, cache, tmp_path / "one", model_name="mdmo-svm", progress=False)
+    cfg = _cfg()
+    cfg.eval.workers = 2
+    two = run_loso(cfg, ds, cache, tmp_path / "two", model_name="mdmo-svm", progress=False)
+    assert sorted(two.folds_run) == sorted(one.folds_run)
+    rows = [pd.read_csv(d / "predictions.csv").sort_values("sample_id").reset_index(drop=True) for d in
+            (tmp_path / "one", tmp_path / "two")]
+    pd.testing.assert_frame_equal(rows[0], rows[1])

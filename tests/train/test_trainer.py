@@ -18,7 +18,10 @@ from deftmer.train.trainer import CHECKPOINT  # noqa: E402
 def _cfg():
     cfg = tiny_config()
     cfg.train.stage1_epochs = 3
-    cfg.train.stage2_max_steps = 3
+    cfg.train.stage1_min_steps = 3
+    cfg.train.stage2_epochs = 1           # with answers
+    cfg.train.stage2_decision_epochs = 1  # class cross-entropy alone
+    cfg.train.llm_batch_size = 6          # 16 clips: 3 stage-2 steps per epoch, 6 in all
     cfg.train.checkpoint_every = 1
     return cfg
 
@@ -37,7 +40,7 @@ def test_interrupted_run_resumes_to_the_same_model(tmp_path):
     reference.fit(clips)
 
     def crash(phase, i, total):
-        if phase == "stage2" and i == 2:
+        if phase.startswith("stage 2") and i == 2:
             raise Interrupt   # like Ctrl-C after stage-2 step 2 (checkpoint after step 2 written)
 
     first = DeftModel(_cfg(), MEGC3)
@@ -47,25 +50,26 @@ def test_interrupted_run_resumes_to_the_same_model(tmp_path):
     resumed = DeftModel(_cfg(), MEGC3)
     seen = []
     stats = resumed.fit(clips, progress=lambda phase, i, total: seen.append((phase, i)), checkpoint_dir=tmp_path)
-    assert seen == [("stage2", 3)]          # stages 1/1b and steps 1-2 were not redone
-    assert [r["step"] for r in stats["log"] if r["phase"] == "stage2"] == [0, 1, 2]
+    assert seen == [("stage 2: LLM", i) for i in range(3, 7)]    # stage 1 and steps 1-2 were not redone
+    stage2 = [r for r in stats["log"] if r["phase"] == "stage2"]
+    assert [r["step"] for r in stage2] == list(range(6))
+    assert ["lm" in r for r in stage2] == [True] * 3 + [False] * 3   # answers first, then the decision alone
+    assert all("llm_ce" in r for r in stage2)
     assert np.array_equal(_probs(reference, clips), _probs(resumed, clips))
     # throughput counts the examples each phase really processed in this call
     tc = _cfg().train
     bs = min(tc.batch_size, len(clips))
     epochs = sum(r["phase"] == "stage1" for r in reference.stats["log"])
-    llm_bs = min(tc.llm_batch_size, reference.stats["n_records"])
     assert reference.stats["stage1/samples"] == epochs * (len(clips) // bs) * bs
-    assert reference.stats["stage1_llm/samples"] == tc.stage1_llm_steps * llm_bs
-    assert reference.stats["stage2/samples"] == 3 * llm_bs
-    assert reference.stats["stage2/samples_per_s"] == pytest.approx(3 * llm_bs / reference.stats["stage2_s"], rel=0.05)
-    assert stats["stage2/samples"] == llm_bs and "stage1/samples" not in stats   # resumed: one step run now
+    assert reference.stats["stage2/samples"] == 2 * len(clips)    # two epochs of 6 + 6 + 4 clips
+    assert reference.stats["stage2/samples_per_s"] == pytest.approx(2 * len(clips) / reference.stats["stage2_s"], rel=0.05)
+    # resumed: the last step of epoch 1 (6 or 4 clips: batch order is shuffled) and all of epoch 2
+    assert stats["stage2/samples"] in (16 + 4, 16 + 6) and "stage1/samples" not in stats
 
 
 def test_checkpoint_of_another_config_is_refused(tmp_path):
     clips = make_clips(n_subjects=2, per_subject=3)
     cfg = _cfg()
-    cfg.train.stage2_max_steps = 2
     DeftModel(cfg, MEGC3).fit(clips, checkpoint_dir=tmp_path)
     other = _cfg()
     other.model.lora_rank = 2

@@ -40,7 +40,7 @@ from deftmer.data.sample import Sample
 from deftmer.errors import CheckpointError, UserError
 from deftmer.eval.metrics import MetricsReport, compute_metrics
 from deftmer.eval.predictions import read_predictions
-from deftmer.model.api import ClipInputs, Prediction, create_model
+from deftmer.model.api import ClipInputs, Prediction, create_model, registering_module
 from deftmer.train.folds import Fold, check_no_leak, fold_dir_name, fold_seed, make_folds, select_folds
 from deftmer.train.runfiles import (DONE, PREDICTIONS, REMERGE, RUN_CARD, any_fold_done, check_pooled_counts,
                                     claim_folds, read_descriptions, read_done, read_run_card)
@@ -89,6 +89,7 @@ def _identity(cfg: ExperimentConfig, model_name: str, dataset: MEDataset, protoc
     """What must not change between the jobs of one run folder (which folds run may)."""
     conf = cfg.model_dump(mode="json")
     conf["eval"].pop("folds", None)
+    conf["eval"].pop("workers", None)
     conf["train"].pop("data_parallel", None)
     labelled = sorted(f"{s.id}={s.label}" for s in dataset.labelled())
     digest = hashlib.sha256("\n".join(labelled).encode()).hexdigest()[:16]
@@ -282,9 +283,10 @@ def run_loso(cfg: ExperimentConfig, dataset: MEDataset, cache_dir: Path, run_dir
     """Run (or resume) the folds of ``dataset`` under ``protocol`` and merge all done folds.
 
     ``folds`` limits this call to some held-out groups (independent jobs share ``run_dir``).
-    Under a multi-process launch (``accelerate launch --multi_gpu --num_processes N`` or
-    ``torchrun``; on CPU too) each process runs every N-th fold still to do, then the main
-    process merges once all have finished.
+    Alone, it spreads the folds over ``eval.workers`` processes (default: one per CPU core,
+    each with its share of the threads). Under a multi-process launch (``accelerate launch
+    --multi_gpu --num_processes N`` or ``torchrun``; on CPU too) each process runs every N-th
+    fold still to do, then the main process merges once all have finished.
     """
     run_dir, cache_dir = Path(run_dir), Path(cache_dir)
     samples = dataset.labelled()
@@ -311,38 +313,111 @@ def run_loso(cfg: ExperimentConfig, dataset: MEDataset, cache_dir: Path, run_dir
         logger.info(f"resuming: {len(skipped)} fold(s) already done, {len(todo)} to run")
     run_cfg = cfg
     if world > 1:
-        import torch
-
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+        set_threads(max(1, (os.cpu_count() or 1) // world))
         run_cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"data_parallel": False})}, deep=True)
 
     if todo:
-        needed = {i for f in todo for i in (*f.train_ids, *f.test_ids)}
-        clip_list = load_fold_clips([s for s in samples if s.id in needed], cache_dir, cfg)
-        clips = {c.id: c for c in clip_list}
-        with make_progress() as bar:
-            folds_task = bar.add_task(f"{protocol} folds" + (f" (process {rank + 1}/{world})" if world > 1 else ""),
-                                      total=len(todo), visible=progress)
-            step_task = bar.add_task("", total=None, visible=False)
-
-            def on_step(stage: str, done: int, total: int) -> None:
-                bar.update(step_task, description=f"  {stage}", completed=done, total=total, visible=progress)
-
-            for fold in claim_folds(todo, run_dir, resume):   # each under its lock: jobs never share a fold
-                bar.update(folds_task, description=f"{protocol} fold {fold.name}")
-                ckpt = run_dir / "checkpoints" / fold_dir_name(fold.name)
-                if not resume:
-                    shutil.rmtree(ckpt, ignore_errors=True)
-                rec = run_fold(fold, clips, run_cfg, dataset.class_set, model_name,
-                               run_dir / "folds" / fold_dir_name(fold.name), progress=on_step, checkpoint_dir=ckpt, process=rank)
-                bar.update(step_task, visible=False)
-                bar.advance(folds_task)
-                logger.info(f"fold {fold.name}: trained on {rec.n_train}, tested {rec.n_test} "
-                            f"({rec.fit_s:.1f} s fit, {rec.predict_s:.1f} s predict)")
+        jobs = fold_workers(cfg.eval.workers, len(todo)) if world == 1 else 1
+        args = (run_cfg, samples, dataset.class_set, model_name, cache_dir, run_dir, resume, protocol)
+        if jobs > 1:
+            _run_in_workers(todo, jobs, args, progress)
+        else:
+            _run_folds(todo, *args, progress=progress, label=f" (process {rank + 1}/{world})" if world > 1 else "",
+                       process=rank)
     barrier()
     metrics = merge_run(run_dir, write=rank == 0)
     return LosoResult(run_dir=run_dir, metrics=metrics, folds_run=[f.name for f in todo], folds_skipped=skipped,
                       missing_folds=list(metrics.missing_folds))
+
+
+def fold_workers(requested: int, n_folds: int) -> int:
+    """How many fold processes to run: ``requested``, or one per CPU core when 0 (never more
+    than there are folds; one on a CUDA machine, where a process owns the GPU)."""
+    import torch
+
+    if requested > 0:
+        return min(requested, n_folds)
+    if torch.cuda.is_available():
+        return 1
+    return max(1, min(os.cpu_count() or 1, n_folds))
+
+
+def set_threads(n: int) -> None:
+    """Intra-op threads of torch and OpenCV in this process: with N fold processes on N cores,
+    one each, so they never oversubscribe the machine."""
+    import cv2
+    import torch
+
+    torch.set_num_threads(n)
+    cv2.setNumThreads(n)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+
+
+def _run_folds(todo: list[Fold], cfg: ExperimentConfig, samples: list[Sample], class_set: ClassSet, model_name: str,
+               cache_dir: Path, run_dir: Path, resume: bool, protocol: str, progress: bool = True,
+               label: str = "", process: int = 0) -> None:
+    """Run ``todo`` one after the other in this process, with a progress bar per fold step."""
+    needed = {i for f in todo for i in (*f.train_ids, *f.test_ids)}
+    clips = {c.id: c for c in load_fold_clips([s for s in samples if s.id in needed], cache_dir, cfg)}
+    with make_progress() as bar:
+        folds_task = bar.add_task(f"{protocol} folds{label}", total=len(todo), visible=progress)
+        step_task = bar.add_task("", total=None, visible=False)
+
+        def on_step(stage: str, done: int, total: int) -> None:
+            bar.update(step_task, description=f"  {stage}", completed=done, total=total, visible=progress)
+
+        for fold in claim_folds(todo, run_dir, resume):   # each under its lock: jobs never share a fold
+            bar.update(folds_task, description=f"{protocol} fold {fold.name}{label}")
+            ckpt = run_dir / "checkpoints" / fold_dir_name(fold.name)
+            if not resume:
+                shutil.rmtree(ckpt, ignore_errors=True)
+            rec = run_fold(fold, clips, cfg, class_set, model_name, run_dir / "folds" / fold_dir_name(fold.name),
+                           progress=on_step, checkpoint_dir=ckpt, process=process)
+            bar.update(step_task, visible=False)
+            bar.advance(folds_task)
+            logger.info(f"fold {fold.name}{label}: trained on {rec.n_train}, tested {rec.n_test} "
+                        f"({rec.fit_s:.1f} s fit, {rec.predict_s:.1f} s predict)")
+
+
+def _worker(todo: list[Fold], threads: int, args: tuple, process: int, model_module: str | None) -> None:
+    """One fold process: its own threads, no progress bar (the parent draws one). A spawned
+    process starts empty: it imports the module that registered the model first."""
+    import importlib
+
+    from deftmer.utils.console import quiet_library_chatter
+
+    set_threads(threads)
+    quiet_library_chatter()
+    if model_module and model_module != "__main__":
+        try:
+            importlib.import_module(model_module)
+        except ImportError:
+            raise UserError(f"model '{args[3]}' is registered by the module '{model_module}', which a fold process "
+                            "cannot import; make it importable (PYTHONPATH) or run the folds here with "
+                            "--workers 1") from None
+    _run_folds(todo, *args, progress=False, process=process)
+
+
+def _run_in_workers(todo: list[Fold], jobs: int, args: tuple, progress: bool) -> None:
+    """Spread ``todo`` over ``jobs`` processes (spawned: no state shared with this one); the
+    parent shows the folds progress as their ``done.json`` files appear."""
+    from concurrent.futures import ProcessPoolExecutor, wait
+    from multiprocessing import get_context
+
+    run_dir = args[5]
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    logger.info(f"running {len(todo)} folds in {jobs} processes, {threads} thread(s) each")
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool, make_progress() as bar:
+        module = registering_module(args[3])
+        futures = [pool.submit(_worker, todo[i::jobs], threads, args, i, module) for i in range(jobs)]
+        task = bar.add_task(f"{args[7]} folds ({jobs} processes)", total=len(todo), visible=progress)
+        pending = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=2.0)
+            bar.update(task, completed=sum(fold_is_done(run_dir, f.name) for f in todo))
+        for f in futures:
+            f.result()   # re-raise a worker's error here
 
 
 def evaluate_run(run_dir: Path, write: bool = False) -> MetricsReport:
