@@ -5,24 +5,25 @@ from __future__ import annotations
 from deftmer.baselines.ablations import ABLATIONS, ablation_config
 from deftmer.config import load_config
 
-FLAGS = ("use_structure", "use_dynamic", "use_motion", "use_llm")
+FLAGS = ("use_structure", "use_dynamic", "use_motion", "use_llm", "llm_input")
 
 
 def test_each_ablation_switches_exactly_its_flags_on_a_copy():
     cfg = load_config(None, ["model.expert_dim=64", "seed=7"])
     expected = {
-        "deft-no-llm": (True, True, True, False),
-        "deft-structure-only": (True, False, False, True),
-        "deft-dynamic-only": (False, True, False, True),
-        "deft-motion-only": (False, False, True, True),
-        "deft-no-motion": (True, True, False, True),
+        "deft-no-llm": (True, True, True, False, "experts"),
+        "deft-structure-only": (True, False, False, True, "experts"),
+        "deft-dynamic-only": (False, True, False, True, "experts"),
+        "deft-motion-only": (False, False, True, True, "experts"),
+        "deft-no-motion": (True, True, False, True, "experts"),
+        "deft-motion-text": (True, True, True, True, "motion_text"),
     }
     assert {a.name for a in ABLATIONS} == set(expected)
     for ab in ABLATIONS:
         out = ablation_config(cfg, ab)
         assert tuple(getattr(out.model, f) for f in FLAGS) == expected[ab.name], ab.name
         assert out.model.expert_dim == 64 and out.seed == 7          # everything else carried over
-    assert all(getattr(cfg.model, f) for f in FLAGS)                  # the caller's config is untouched
+    assert all(getattr(cfg.model, f) for f in FLAGS[:4]) and cfg.model.llm_input == "experts"  # caller's untouched
 
 
 def test_ablation_builds_a_deft_model_with_its_flags():

@@ -20,6 +20,7 @@ TOY_DIR = Path(__file__).resolve().parents[1] / "train"
 def _toy():
     if "toy_mer" in sys.modules:
         return sys.modules["toy_mer"]
+    sys.path.insert(0, str(TOY_DIR))   # spawned fold processes import it again by name
     spec = importlib.util.spec_from_file_location("toy_mer", TOY_DIR / "toy_mer.py")
     mod = importlib.util.module_from_spec(spec)
     sys.modules["toy_mer"] = mod
@@ -99,7 +100,8 @@ LAUNCHER = """import sys
 sys.path.insert(0, {toy_dir!r})
 import toy_mer  # registers the toy dataset and model in each process
 from deftmer.cli import main
-main()
+if __name__ == "__main__":
+    main()
 """
 
 

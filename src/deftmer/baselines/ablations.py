@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 class Ablation:
     name: str
     description: str
-    flags: dict[str, bool]
+    flags: dict[str, object]
 
 
 ABLATIONS: tuple[Ablation, ...] = (
@@ -36,6 +36,8 @@ ABLATIONS: tuple[Ablation, ...] = (
              {"use_structure": False, "use_dynamic": False, "use_motion": True}),
     Ablation("deft-no-motion", "DEFT without the motion-semantics expert",
              {"use_structure": True, "use_dynamic": True, "use_motion": False}),
+    Ablation("deft-motion-text", "the same LLM given the per-region motion statistics as text instead of "
+             "expert tokens (MELLM's design), same decision head and training", {"llm_input": "motion_text"}),
 )
 
 

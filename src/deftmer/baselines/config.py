@@ -42,8 +42,27 @@ class MdmoSvmConfig(BaseModel):
     max_iter: int = Field(20000, ge=100)
 
 
+class HTNetConfig(BaseModel):
+    """HTNet as published (architecture) with a fixed schedule instead of per-subject best epochs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    patch_size: int = Field(7, ge=1)
+    dim: int = Field(256, ge=8)                  # width of the first level, doubled per level
+    heads: int = Field(3, ge=1)                  # heads of the first level, doubled per level
+    hierarchies: int = Field(3, ge=1, le=3)
+    block_repeats: tuple[int, ...] = (2, 2, 10)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    epochs: int = Field(100, ge=1)               # fixed; never chosen on a test fold
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(5e-5, gt=0)                # the published Adam learning rate
+    class_weighted: bool = True
+    flip_augment: bool = True
+
+
 class BaselinesConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     flow_cnn: FlowCnnConfig = FlowCnnConfig()
+    htnet: HTNetConfig = HTNetConfig()
     mdmo_svm: MdmoSvmConfig = MdmoSvmConfig()

@@ -1,3 +1,4 @@
 from deftmer.cli import main
 
-main()
+if __name__ == "__main__":   # spawned fold workers import this module again: never rerun the CLI there
+    main()

@@ -92,14 +92,16 @@ def loso_cmd(
     protocol: Annotated[Optional[ProtocolName], typer.Option("--protocol", help="loso: leave one subject out; lodo: leave one source dataset of a composite out.")] = None,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Skip folds already done in --out (default) or redo them.")] = True,
     explain: Annotated[Optional[bool], typer.Option("--explain/--no-explain", help="Generate evidence/reasoning text for test clips (AU F1, claim support).")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", "-w", min=0, help="Fold processes at once, each with cores/workers threads (0: one per CPU core).")] = None,
     config: ConfigOption = None,
     set_: SetOption = None,
 ) -> None:
     """Leave-one-subject-out evaluation: one resumable fold per subject, metrics of the pooled
     predictions (UF1, UAR, accuracy, per class, per source) in OUT/metrics.json.
 
-    Folds are independent jobs: run subsets with --folds (same --out), or spread them over N
-    processes with `accelerate launch --multi_gpu --num_processes N -m deftmer.cli loso ...`
+    Folds are independent jobs: they run in --workers processes (default one per CPU core),
+    subsets can run as separate jobs with --folds (same --out), or spread them over N
+    processes (or machines) with `accelerate launch --multi_gpu --num_processes N -m deftmer.cli loso ...`
     (on CPU as well; `accelerate launch --cpu` starts a single process) or `torchrun --nproc_per_node N`.
     """
     from deftmer.train.loso import run_loso
@@ -107,7 +109,7 @@ def loso_cmd(
     fold_list = [f.strip() for f in folds.split(",") if f.strip()] if folds else None
     cfg = resolve_config(config, set_, data__dataset=dataset, data__root=str(root) if root else None,
                          model__name=model, eval__protocol=protocol, eval__folds=fold_list,
-                         eval__generate_explanations=explain)
+                         eval__generate_explanations=explain, eval__workers=workers)
     cfg, ds = _stage_inputs(cfg, cache, config, set_)
     res = run_loso(cfg, ds, cache, out, model_name=cfg.model.name, folds=cfg.eval.folds,
                    protocol=cfg.eval.protocol, resume=resume)

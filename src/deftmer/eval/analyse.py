@@ -112,9 +112,14 @@ class UserClip:
 
 def read_user_clip(path: str | Path) -> UserClip:
     """`read_clip`, then look for a face in every frame (MediaPipe, about 10 ms a frame)."""
+    frames, fps = read_clip(path)
+    return user_clip(frames, fps)
+
+
+def user_clip(frames: list, fps: float) -> UserClip:
+    """A `UserClip` of frames already decoded (a segment of a long video, say)."""
     from deftmer.preprocess.face import get_landmarker
 
-    frames, fps = read_clip(path)
     landmarker = get_landmarker()
     return UserClip(frames, fps, tuple(landmarker.detect(f) is not None for f in frames))
 
@@ -227,6 +232,11 @@ def analyse_clip(path: str | Path, model: MERModel, cfg: ExperimentConfig, onset
     frames, fps = clip.frames, clip.fps
     sample_id = path.stem or path.name
     prepared, used, note = _prepare_faces(clip, cfg, path, onset, apex)
+    if cfg.data.dataset == "flowpack":
+        # a model trained on a flow pack learned the pack's flow maps: give it the same
+        from deftmer.preprocess.flowpack import as_flowpack_sample
+
+        prepared = as_flowpack_sample(prepared, cfg.preprocess, cfg.preprocess.flowpack_side)
     sample = clip_sample(sample_id, fps, prepared)
     pred: Prediction = model.predict([ClipInputs(sample, prepared)], explain=explain)[0]
     stats = region_stats(prepared)

@@ -35,10 +35,14 @@ class PreprocessConfig(BaseModel):
     flowpack_max_flow: float = Field(
         1.0, gt=0.0, description="flowpack PNGs: |u|,|v| in px (at 28 px) that a channel value of 0 or 255 stands "
         "for ('fixed'), or that half a channel's range stands for ('minmax')")
+    flowpack_side: int = Field(
+        28, ge=8, le=224, description="side (px) of a flow pack's maps; a user's clip given to a flow-pack-trained "
+        "model is written at this size and scaling first")
     flowpack_landmarks: Literal["detect", "template"] = Field(
         "detect", description="flowpack apex faces: MediaPipe landmarks with the template layout as fallback when no "
         "face is found ('detect'), or the template for every sample ('template': identical regions everywhere)")
 
     def cache_hash(self) -> str:
-        blob = json.dumps(self.model_dump(), sort_keys=True).encode()
+        # flowpack_side only shapes user clips given to a flow-pack model, never a cached sample
+        blob = json.dumps(self.model_dump(exclude={"flowpack_side"}), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]

@@ -125,3 +125,41 @@ def prepare_flowpack(sample: Sample, cfg: PreprocessConfig, timer: StageTimer | 
         flow_method="flowpack",
         meta={"flowpack_flow_side": f"{w}x{h}", "landmarks": source, "frame": "flowpack_crop"},
     )
+
+
+def encode_flowpack_flow(flow: np.ndarray, strain: np.ndarray, side: int = 28, encoding: str = "minmax",
+                         max_flow: float = 1.0) -> np.ndarray:
+    """A flow field as a flow pack stores it: (side, side, 3) uint8 RGB of (u, v, strain).
+
+    The field is area-averaged to ``side`` px (vectors in pixels of the small map), then each
+    channel is scaled to 0..255 on its own (``"minmax"``, the public packs), or ``"fixed"``
+    at 127.5 +- 127.5 / ``max_flow`` per px. `decode_flowpack_flow` reads it back.
+    """
+    k = side / float(flow.shape[-1])
+    planes = [cv2.resize(np.ascontiguousarray(p, np.float32), (side, side), interpolation=cv2.INTER_AREA) * s
+              for p, s in ((flow[0], k), (flow[1], k), (strain, 1.0))]
+    out = []
+    for i, p in enumerate(planes):
+        if encoding == "minmax" or i == 2:
+            lo, hi = float(p.min()), float(p.max())
+            q = (p - lo) / (hi - lo) * 255.0 if hi > lo else np.full_like(p, 127.5 if i < 2 else 0.0)
+        else:
+            q = 127.5 + p / max_flow * 127.5
+        out.append(np.clip(np.rint(q), 0, 255))
+    return np.stack(out, -1).astype(np.uint8)
+
+
+def as_flowpack_sample(prepared: PreparedSample, cfg: PreprocessConfig, side: int = 28) -> PreparedSample:
+    """A clip prepared from frames, in the representation a flow-pack-trained model learned:
+    its flow written as the pack writes it (``side`` px, per-image scaling) and read back as
+    `prepare_flowpack` reads it, with the apex face and AU regions of the aligned crop. No onset
+    face or dynamic image (a flow pack has none)."""
+    from dataclasses import replace
+
+    rgb = encode_flowpack_flow(prepared.flow, prepared.strain, side, cfg.flowpack_encoding, cfg.flowpack_max_flow)
+    uv, strain_small = decode_flowpack_flow(rgb, cfg.flowpack_max_flow, cfg.flowpack_encoding, "uvs")
+    size = prepared.flow.shape[-1]
+    strain = cv2.resize(strain_small, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    return replace(prepared, flow=resize_flow(uv, size), strain=strain, onset_face=None, diff=None, dynamic=None,
+                   flow_method="flowpack", meta={**prepared.meta, "flowpack_flow_side": f"{side}x{side}",
+                                                 "frame": "aligned_as_flowpack"})
