@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from deftmer.data import load_dataset
-from deftmer.data.synth import generate_synthme
+from deftmer.synth.generate import generate_synthme
 from deftmer.preprocess import PreprocessConfig, prepare_dataset, prepare_sample
 from deftmer.preprocess.cache import encode_npz, from_arrays, to_arrays
 from deftmer.preprocess.pipeline import STAGES

@@ -42,7 +42,7 @@ def experiment_config(config: str | None, sets: Sequence[str]) -> ExperimentConf
 
 def ensure_synthme(root: Path, subjects: int, clips_per_subject: int, seed: int) -> MEDataset:
     """Generate SynthME into ``root`` unless a tree with the same parameters is already there."""
-    from deftmer.data.synth import generate_synthme
+    from deftmer.synth.generate import generate_synthme
 
     params = {"subjects": subjects, "clips_per_subject": clips_per_subject, "seed": seed}
     stamp = root / "bench_params.json"

@@ -26,7 +26,7 @@ from bench_setup import ensure_synthme, experiment_config, in_child, peak_rss_mb
 def ensure_long(root: Path, videos: int, minutes: float, seed: int):
     """Long SynthME in ``root`` (regenerated only when its parameters change)."""
     from deftmer.data.longvideo import load_long_videos
-    from deftmer.data.synth_long import LongSynthOptions, generate_long_synthme
+    from deftmer.synth.long import LongSynthOptions, generate_long_synthme
 
     params = {"videos": videos, "minutes": minutes, "seed": seed}
     stamp = root / "bench_params.json"
@@ -52,7 +52,7 @@ def train_recogniser(args, cfg):
 
 def outcome_rows(data, ev) -> tuple[list[list], list[str]]:
     """What became of every true event, by kind: accepted, rejected (by reason) or not a candidate."""
-    from deftmer.data.synth_long import load_long_truth
+    from deftmer.data.synthme_long import load_long_truth
     from deftmer.spot.metrics import interval_iou
 
     truth = load_long_truth(data.root)
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def synthetic_tables(args, cfg) -> None:
     """Spotting and STR scores on long SynthME, and what became of every true event."""
-    from deftmer.data.synth_long import KINDS
+    from deftmer.data.synthme_long import KINDS
     from deftmer.eval.spot_recognise import label_recogniser
     from deftmer.spot.evaluate import evaluate_spotting
 

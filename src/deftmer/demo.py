@@ -59,7 +59,7 @@ def run_demo(out: str | Path, settings: DemoSettings, base: ExperimentConfig | N
     """Run (or resume) every step of the demo into ``out``."""
     from deftmer.data import load_dataset
     from deftmer.data.check import summarise
-    from deftmer.data.synth import generate_synthme
+    from deftmer.synth.generate import generate_synthme
     from deftmer.eval.report import write_report
     from deftmer.preprocess import load_clip_inputs, prepare_dataset
     from deftmer.train.loso import run_loso

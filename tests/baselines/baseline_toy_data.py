@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from deftmer.data.sample import Sample
-from deftmer.model.api import ClipInputs
+from deftmer.preprocess.records import ClipInputs
 from deftmer.preprocess.records import PreparedSample
-from deftmer.unimer.facs import REGION_INDEX, REGION_NAMES
+from deftmer.facs import REGION_INDEX, REGION_NAMES
 
 SIZE = 40
 CLASSES = ("negative", "positive", "surprise")

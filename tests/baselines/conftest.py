@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from baseline_toy_data import make_clips
 
-from deftmer.model.api import ClipInputs
+from deftmer.preprocess.records import ClipInputs
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from deftmer.baselines.config import MdmoSvmConfig
 from deftmer.baselines.features import (flow_image, mdmo_feature_dim, mdmo_features, mirror_flow_image,
                                         region_main_direction)
 from deftmer.preprocess.records import PreparedSample
-from deftmer.unimer.facs import REGION_NAMES
+from deftmer.facs import REGION_NAMES
 
 
 def _prepared(flow: np.ndarray, strain: np.ndarray | None = None) -> PreparedSample:

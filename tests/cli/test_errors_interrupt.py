@@ -42,7 +42,7 @@ def deftmer(args: list[str], interrupt_at: str | None = None) -> subprocess.Comp
 def prepared(tmp_path_factory):
     from deftmer.config import ExperimentConfig
     from deftmer.data import load_dataset
-    from deftmer.data.synth import generate_synthme
+    from deftmer.synth.generate import generate_synthme
     from deftmer.preprocess import prepare_dataset
 
     base = tmp_path_factory.mktemp("interrupt")

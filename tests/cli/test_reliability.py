@@ -73,7 +73,7 @@ def npz_files(cache: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """SynthME (3 subjects x 3 clips) prepared with DIS flow, and a finished mdmo-svm LOSO run."""
-    from deftmer.data.synth import generate_synthme
+    from deftmer.synth.generate import generate_synthme
 
     base = tmp_path_factory.mktemp("reliability")
     generate_synthme(base / "synthme", subjects=3, clips_per_subject=3, seed=0, progress=False)

@@ -32,7 +32,8 @@ def deftmer(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     from deftmer.data import load_dataset
-    from deftmer.data.synth import generate_synthme, load_truth
+    from deftmer.data.synthme import load_truth
+    from deftmer.synth.generate import generate_synthme
     from deftmer.model.api import create_model
     from deftmer.preprocess import load_clip_inputs, prepare_dataset
 

@@ -8,9 +8,9 @@ import pytest
 from deftmer.config import ExperimentConfig
 from deftmer.data.labels import MEGC3
 from deftmer.data.sample import ActionUnit, Sample
-from deftmer.model.api import ClipInputs
+from deftmer.preprocess.records import ClipInputs
 from deftmer.preprocess.records import PreparedSample
-from deftmer.unimer.facs import REGION_INDEX, REGION_NAMES
+from deftmer.facs import REGION_INDEX, REGION_NAMES
 
 # class -> (region, (u, v), AU): positive pulls the lip corners up, surprise raises the brows,
 # negative lowers the inner brows.

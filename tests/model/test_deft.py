@@ -152,7 +152,7 @@ def test_experts_without_their_inputs_are_left_out_or_refused_with_the_reason():
     from dataclasses import replace
 
     from deftmer.errors import UserError
-    from deftmer.model.api import ClipInputs
+    from deftmer.preprocess.records import ClipInputs
     from deftmer.model.deft import active_experts
 
     clips = make_clips(n_subjects=2, per_subject=2, size=64)

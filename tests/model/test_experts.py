@@ -5,7 +5,7 @@ from deftmer.model.experts import (DynamicTextureExpert, FlowFieldEncoder, Froze
                                    StructureExpert, clip_normalised, image_to_unit)
 from deftmer.model.inputs import REGION_FEATURES, region_motion_features
 from deftmer.model.reliability import expert_reliability
-from deftmer.unimer.facs import MODEL_AUS, REGION_NAMES
+from deftmer.facs import MODEL_AUS, REGION_NAMES
 
 
 def test_region_features_pool_flow_inside_each_mask():

@@ -20,7 +20,7 @@ from deftmer.preprocess.face_template import build_face_template, face_template,
 from deftmer.data.frames import read_frame
 from deftmer.preprocess.flowpack import decode_flowpack_flow
 from deftmer.preprocess.rois import ROI_BY_NAME
-from deftmer.unimer.facs import REGION_NAMES
+from deftmer.facs import REGION_NAMES
 
 HEADER = "dataset,sub,filename_o,label,apex,imagename,sub_filename"
 SIDE = 28      # flow map side, as in the release

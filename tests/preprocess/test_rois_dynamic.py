@@ -6,7 +6,7 @@ import pytest
 from deftmer.preprocess.dynamic import difference_image, dynamic_image, rank_pooling_weights, sample_indices
 from deftmer.preprocess.face import align_from_landmarks
 from deftmer.preprocess.rois import ROI_TEMPLATES, roi_masks, stable_mask
-from deftmer.unimer.facs import REGION_NAMES
+from deftmer.facs import REGION_NAMES
 from synthclips import base_landmarks
 
 

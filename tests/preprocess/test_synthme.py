@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 from deftmer.data import load_dataset
-from deftmer.data.synth import generate_synthme, load_truth
+from deftmer.data.synthme import load_truth
+from deftmer.synth.generate import generate_synthme
 from deftmer.preprocess import PreprocessConfig, prepare_sample
-from deftmer.unimer.facs import REGION_NAMES, expected_motions
+from deftmer.facs import REGION_NAMES, expected_motions
 
 
 @pytest.fixture(scope="module")

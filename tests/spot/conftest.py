@@ -28,7 +28,7 @@ def checkpoint(tmp_path_factory) -> tuple[Path, tuple[str, ...]]:
     """A saved mdmo-svm trained on five small SynthME clips (one per class), and its classes."""
     from deftmer.config import ExperimentConfig
     from deftmer.data import load_dataset
-    from deftmer.data.synth import SynthOptions, generate_synthme
+    from deftmer.synth.generate import SynthOptions, generate_synthme
     from deftmer.model.api import create_model
     from deftmer.preprocess import load_clip_inputs, prepare_dataset
 

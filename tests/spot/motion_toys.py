@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from deftmer.spot.signals import MotionSignals
-from deftmer.unimer.facs import REGION_INDEX
+from deftmer.facs import REGION_INDEX
 
 FPS = 30.0
 LAG = 3

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from deftmer.data.synth_long import LongEvent
+from deftmer.data.synthme_long import LongEvent
 from deftmer.spot.metrics import interval_iou
 from long_videos import TWO_MES_AND_A_BLINK, folder_to_video, render_folder
 

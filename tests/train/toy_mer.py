@@ -16,11 +16,12 @@ import numpy as np
 from deftmer.data.dataset import MEDataset, register_dataset
 from deftmer.data.labels import MEGC3, ClassSet
 from deftmer.data.sample import ActionUnit, Sample
-from deftmer.model.api import ClipInputs, Prediction, register_model, write_model_card
+from deftmer.model.api import Prediction, register_model, write_model_card
+from deftmer.preprocess.records import ClipInputs
 from deftmer.preprocess.cache import PreparedCache
 from deftmer.preprocess.config import PreprocessConfig
 from deftmer.preprocess.records import PreparedSample
-from deftmer.unimer.facs import REGIONS
+from deftmer.facs import REGIONS
 from deftmer.utils.io import atomic_save_npz, atomic_write_json
 
 SIZE = 20

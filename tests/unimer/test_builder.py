@@ -7,7 +7,7 @@ import pytest
 from deftmer.data.labels import MEGC3
 from deftmer.data.sample import ActionUnit
 from deftmer.errors import UserError
-from deftmer.model.api import ClipInputs
+from deftmer.preprocess.records import ClipInputs
 from deftmer.unimer.answer import parse_answer
 from deftmer.unimer.builder import analyse_clips, build_records, read_jsonl, records_from_analyses, write_jsonl
 from deftmer.unimer.card import build_card, write_card

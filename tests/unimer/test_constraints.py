@@ -70,7 +70,7 @@ def test_grounded_evidence_falls_back_to_the_flow_when_the_au_head_names_nothing
 
     from deftmer.model.evidence import grounded_evidence
     from deftmer.unimer.answer import NO_EVIDENCE, format_evidence
-    from deftmer.unimer.facs import MODEL_AUS
+    from deftmer.facs import MODEL_AUS
 
     prepared = make_prepared([ActionUnit(12, "R"), ActionUnit(1), ActionUnit(2)], amplitude=0.4, noise=0.05)
     head = np.zeros(len(MODEL_AUS))

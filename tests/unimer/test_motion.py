@@ -5,7 +5,7 @@ import math
 import pytest
 
 from deftmer.data.sample import ActionUnit
-from deftmer.unimer.facs import REGION_NAMES
+from deftmer.facs import REGION_NAMES
 from deftmer.unimer.motion import direction_name, direction_vector, noise_floor, ranked_regions, region_stats
 
 from unimer_toys import make_prepared

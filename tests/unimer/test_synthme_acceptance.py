@@ -17,7 +17,7 @@ from deftmer.unimer.builder import build_records, write_jsonl
 from deftmer.unimer.config import UnimerConfig
 from deftmer.unimer.constraints import au_verdict, check_clip
 from deftmer.unimer.describe import describe_au
-from deftmer.unimer.facs import expected_motions
+from deftmer.facs import expected_motions
 from deftmer.unimer.motion import DIRECTION_PHRASES, angle_between, direction_vector, region_stats
 
 pytestmark = pytest.mark.slow
@@ -31,7 +31,8 @@ ELSEWHERE = (1, 4, 5, 9, 12, 15, 17, 20, 26)
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
-    from deftmer.data.synth import SynthOptions, generate_synthme, load_truth
+    from deftmer.data.synthme import load_truth
+    from deftmer.synth.generate import SynthOptions, generate_synthme
     from deftmer.preprocess.cache import load_clip_inputs
     from deftmer.preprocess.config import PreprocessConfig
     from deftmer.preprocess.runner import prepare_dataset

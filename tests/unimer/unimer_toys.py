@@ -7,7 +7,7 @@ import pytest
 
 from deftmer.data.sample import ActionUnit, Sample
 from deftmer.preprocess.records import PreparedSample
-from deftmer.unimer.facs import REGION_NAMES, expected_motions
+from deftmer.facs import REGION_NAMES, expected_motions
 
 SIZE = 96
 #: (x0, x1, y0, y1) of each region on a 96 px aligned face; subject's left = image right.

@@ -11,7 +11,8 @@ import numpy as np
 
 from deftmer.data.labels import ClassSet, get_class_set
 from deftmer.errors import CheckpointError
-from deftmer.model.api import MODEL_CARD, ClipInputs, Prediction
+from deftmer.model.api import MODEL_CARD, Prediction
+from deftmer.preprocess.records import ClipInputs
 
 if TYPE_CHECKING:
     from deftmer.config import ExperimentConfig

@@ -23,7 +23,8 @@ from deftmer.baselines.common import (inverse_frequency_weights, read_card, soft
 from deftmer.baselines.config import FlowCnnConfig
 from deftmer.baselines.features import flow_image, mirror_flow_image
 from deftmer.data.labels import ClassSet
-from deftmer.model.api import ClipInputs, Prediction, register_model, write_model_card
+from deftmer.model.api import Prediction, register_model, write_model_card
+from deftmer.preprocess.records import ClipInputs
 from deftmer.utils.io import atomic_write_with
 
 if TYPE_CHECKING:

@@ -25,7 +25,8 @@ from deftmer.baselines.common import (inverse_frequency_weights, read_card, soft
                                       training_labels)
 from deftmer.baselines.config import HTNetConfig
 from deftmer.data.labels import ClassSet
-from deftmer.model.api import ClipInputs, Prediction, register_model, write_model_card
+from deftmer.model.api import Prediction, register_model, write_model_card
+from deftmer.preprocess.records import ClipInputs
 from deftmer.model.inputs import mirror_field, resize_field
 from deftmer.preprocess.records import PreparedSample
 from deftmer.utils.io import atomic_write_with

@@ -24,8 +24,9 @@ from deftmer.baselines.common import (inverse_frequency_weights, read_card, soft
 from deftmer.baselines.config import MdmoSvmConfig
 from deftmer.baselines.features import mdmo_feature_dim, mdmo_features
 from deftmer.data.labels import ClassSet
-from deftmer.model.api import ClipInputs, Prediction, register_model, write_model_card
-from deftmer.unimer.facs import REGION_NAMES
+from deftmer.model.api import Prediction, register_model, write_model_card
+from deftmer.preprocess.records import ClipInputs
+from deftmer.facs import REGION_NAMES
 from deftmer.utils.io import atomic_write_with
 
 if TYPE_CHECKING:

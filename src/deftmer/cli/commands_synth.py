@@ -35,7 +35,7 @@ def synth(
     at 30 fps (unless --fps) plus OUT/synthme_long_truth.json; spot them with `deftmer spot-eval
     --dataset synthme_long --root OUT`.
     """
-    from deftmer.data.synth import SYNTHME_CLASSES, SynthOptions, generate_synthme
+    from deftmer.synth.generate import SYNTHME_CLASSES, SynthOptions, generate_synthme
     from deftmer.utils.console import console
 
     if long:
@@ -58,7 +58,7 @@ def synth(
 
 def _synth_long(out: Path, videos: int, minutes: float, seed: int, size: int, fps: float | None,
                 overwrite: bool) -> None:
-    from deftmer.data.synth_long import LongSynthOptions, generate_long_synthme
+    from deftmer.synth.long import LongSynthOptions, generate_long_synthme
     from deftmer.utils.console import console
 
     rate = fps or 30.0

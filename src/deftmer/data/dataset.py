@@ -115,7 +115,7 @@ _REGISTRY: dict[str, DatasetInfo] = {}
 #: Modules that register a loader; a new dataset is one file plus one line here.
 LOADER_MODULES: tuple[str, ...] = (
     "deftmer.data.casme2", "deftmer.data.samm", "deftmer.data.smic", "deftmer.data.casme3",
-    "deftmer.data.composite", "deftmer.data.flowpack", "deftmer.data.synth",
+    "deftmer.data.composite", "deftmer.data.flowpack", "deftmer.data.synthme",
     "deftmer.data.casme_sq", "deftmer.data.samm_long",
 )
 

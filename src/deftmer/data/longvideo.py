@@ -134,7 +134,7 @@ class LongDatasetInfo:
 _LONG_REGISTRY: dict[str, LongDatasetInfo] = {}
 
 #: Modules that register a long-video loader (one file plus one line here per dataset).
-LONG_LOADER_MODULES: tuple[str, ...] = ("deftmer.data.casme_sq", "deftmer.data.samm_long", "deftmer.data.synth_long")
+LONG_LOADER_MODULES: tuple[str, ...] = ("deftmer.data.casme_sq", "deftmer.data.samm_long", "deftmer.data.synthme_long")
 
 
 def register_long_dataset(name: str, description: str) -> Callable[[Callable[..., LongVideoSet]],

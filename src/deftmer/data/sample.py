@@ -10,33 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
 
-Side = Literal["L", "R"]
+from deftmer.facs import ActionUnit, Side
 
-
-@dataclass(frozen=True)
-class ActionUnit:
-    """One FACS Action Unit as annotated.
-
-    ``side`` is the subject's own side (``"L"`` = subject's left, which is the *image right*
-    in a frontal, non-mirrored view) or ``None`` for bilateral / unspecified.
-    ``intensity`` is the FACS letter A-E when the annotation gives one (``"A/B"`` when it
-    gives a choice of letters, as SAMM's ``4A/B``).
-    ``alternative`` marks an AU that the annotator gave as one of several options
-    (``"12 or 14"``, ``"4/7"``): it is kept, but it is not a certain label.
-    """
-
-    number: int
-    side: Side | None = None
-    intensity: str | None = None
-    alternative: bool = False
-
-    def __str__(self) -> str:
-        s = f"{self.side or ''}AU{self.number}"
-        if self.intensity:
-            s += self.intensity
-        return s
+__all__ = ["ActionUnit", "Problem", "Sample", "Side"]  # ActionUnit, Side: FACS records (deftmer.facs)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from pathlib import Path
 from deftmer.config import ExperimentConfig
 from deftmer.data.sample import Sample
 from deftmer.errors import CheckpointError, UserError
-from deftmer.model.api import MODEL_CARD, ClipInputs, MERModel, Prediction
+from deftmer.model.api import MODEL_CARD, MERModel, Prediction
+from deftmer.preprocess.records import ClipInputs
 from deftmer.preprocess.records import PreparedSample
 from deftmer.unimer.records import RegionMotionStats
 
@@ -256,7 +257,7 @@ def analyse_clip(path: str | Path, model: MERModel, cfg: ExperimentConfig, onset
 def explain_content(a: ClipAnalysis, prepared: PreparedSample):
     """What the explain figure shows, from an analysis and its prepared inputs."""
     from deftmer.eval.figures import ExplainContent, face_area_mask
-    from deftmer.unimer.facs import REGION_NAMES
+    from deftmer.facs import REGION_NAMES
 
     desc = a.description
     measured = motion_sentence(a.moving_regions)

@@ -11,24 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol
 
 from deftmer.data.labels import ClassSet
-from deftmer.data.sample import Sample
 from deftmer.errors import UserError
-from deftmer.preprocess.records import PreparedSample
+from deftmer.preprocess.records import ClipInputs
 
 if TYPE_CHECKING:
     from deftmer.config import ExperimentConfig
-
-
-@dataclass
-class ClipInputs:
-    """What a model sees of one clip: the annotation record and its cached inputs."""
-
-    sample: Sample
-    prepared: PreparedSample
-
-    @property
-    def id(self) -> str:
-        return self.sample.id
 
 
 @dataclass

@@ -28,12 +28,13 @@ from torch import nn
 
 from deftmer.data.labels import ClassSet, get_class_set
 from deftmer.errors import CheckpointError, UserError
-from deftmer.model.api import MODEL_CARD, ClipInputs, Prediction, register_model, write_model_card
+from deftmer.model.api import MODEL_CARD, Prediction, register_model, write_model_card
+from deftmer.preprocess.records import ClipInputs
 from deftmer.model.experts import (EXPERTS, DynamicTextureExpert, FrozenBackbone, MotionSemanticsExpert,
                                    StructureExpert)
 from deftmer.model.fusion import ClassHead, ExpertFusion, disentanglement_loss
 from deftmer.model.inputs import REGION_FEATURES, flow_field, mirror_clip, region_motion_features
-from deftmer.unimer.facs import MODEL_AUS, REGION_NAMES
+from deftmer.facs import MODEL_AUS, REGION_NAMES
 from deftmer.utils.console import logger
 
 WEIGHTS = "deft.safetensors"

@@ -30,7 +30,7 @@ from deftmer.preprocess.records import PreparedSample
 from deftmer.unimer.config import UnimerConfig
 from deftmer.unimer.constraints import au_verdict, infer_aus
 from deftmer.unimer.describe import EvidenceItem, describe_au
-from deftmer.unimer.facs import AUS, MODEL_AUS, expected_motions
+from deftmer.facs import AUS, MODEL_AUS, expected_motions
 from deftmer.unimer.motion import region_stats
 from deftmer.unimer.records import AUVerdict, RegionMotionStats
 

@@ -26,7 +26,7 @@ from torch import nn
 
 from deftmer.errors import ConfigError
 from deftmer.model.inputs import REGION_FEATURES
-from deftmer.unimer.facs import MODEL_AUS, REGION_NAMES
+from deftmer.facs import MODEL_AUS, REGION_NAMES
 
 EXPERTS: tuple[str, ...] = ("structure", "dynamic", "motion")
 _IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)

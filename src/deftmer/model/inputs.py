@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from deftmer.preprocess.records import PreparedSample
-from deftmer.unimer.facs import REGION_INDEX, REGION_NAMES
+from deftmer.facs import REGION_INDEX, REGION_NAMES
 
 #: per-region motion features, in this order (see ``region_motion_features``)
 REGION_FEATURES: tuple[str, ...] = ("mean_u", "mean_v", "mean_mag", "p90_mag", "mean_strain", "std_u", "std_v")
@@ -140,6 +140,6 @@ def mirror_sample(sample):
 
 def mirror_clip(clip):
     """A training clip and its annotation as seen in a mirror (see `mirror_prepared`)."""
-    from deftmer.model.api import ClipInputs
+    from deftmer.preprocess.records import ClipInputs
 
     return ClipInputs(mirror_sample(clip.sample), mirror_prepared(clip.prepared))

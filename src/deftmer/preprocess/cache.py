@@ -286,7 +286,7 @@ def load_clip_inputs(samples: list[Sample], cache_dir: str | Path, cfg: Preproce
     Samples never prepared, or whose file cannot be read (truncated) -> one `UserError` naming
     how many; samples that failed preprocessing are skipped with a warning naming them and why.
     """
-    from deftmer.model.api import ClipInputs
+    from deftmer.preprocess.records import ClipInputs
     from deftmer.utils.console import logger, shell_arg
 
     cache = PreparedCache(cache_dir, cfg)

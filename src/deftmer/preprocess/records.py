@@ -1,7 +1,7 @@
 """What preprocessing hands to every later stage: one aligned, flow-annotated clip.
 
 All images are in the aligned face frame (``size`` x ``size``, eyes at fixed positions), so
-region k of every sample covers the same anatomy (see ``deftmer.unimer.facs.REGIONS``).
+region k of every sample covers the same anatomy (see ``deftmer.facs.REGIONS``).
 Exception: flowpack samples stay in their release's own crop frame (image and flow together,
 never re-aligned); their regions come from landmarks in that frame (``meta["landmarks"]``).
 """
@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from deftmer.data.sample import Sample
 
 
 @dataclass
@@ -55,3 +57,15 @@ class PreparedSample:
     @property
     def has_onset(self) -> bool:
         return self.onset_face is not None
+
+
+@dataclass
+class ClipInputs:
+    """What a model sees of one clip: the annotation record and its cached inputs."""
+
+    sample: Sample
+    prepared: PreparedSample
+
+    @property
+    def id(self) -> str:
+        return self.sample.id

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from deftmer.unimer.facs import REGION_NAMES
+from deftmer.facs import REGION_NAMES
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ ROI_TABLE: tuple[RegionTemplate, ...] = (
 )
 
 ROI_BY_NAME: dict[str, RegionTemplate] = {r.name: r for r in ROI_TABLE}
-# Reordered to facs.REGIONS; a missing or extra name fails at import, not in a later stage.
+# Reordered to deftmer.facs.REGIONS; a missing or extra name fails at import, not in a later stage.
 ROI_TEMPLATES: tuple[RegionTemplate, ...] = tuple(ROI_BY_NAME[n] for n in REGION_NAMES)
 assert set(ROI_BY_NAME) == set(REGION_NAMES), "rois.ROI_TABLE must cover exactly facs.REGIONS"
 

@@ -18,7 +18,7 @@ from scipy.signal import find_peaks
 
 from deftmer.spot.config import SpotConfig
 from deftmer.spot.signals import MotionSignals
-from deftmer.unimer.facs import REGION_NAMES
+from deftmer.facs import REGION_NAMES
 
 MAD_TO_SIGMA = 1.4826
 UPPER_LIDS = [REGION_NAMES.index("upper_lid_L"), REGION_NAMES.index("upper_lid_R")]

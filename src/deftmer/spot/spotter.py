@@ -13,7 +13,7 @@ from deftmer.spot.intervals import motion_score, segments
 from deftmer.spot.rules import extent, rejection
 from deftmer.spot.signals import MotionSignals, extract_signals
 from deftmer.spot.source import VideoSource
-from deftmer.unimer.facs import REGION_NAMES
+from deftmer.facs import REGION_NAMES
 from deftmer.utils.console import make_progress
 
 

@@ -40,7 +40,8 @@ from deftmer.data.sample import Sample
 from deftmer.errors import CheckpointError, UserError
 from deftmer.eval.metrics import MetricsReport, compute_metrics
 from deftmer.eval.predictions import read_predictions
-from deftmer.model.api import ClipInputs, Prediction, create_model, registering_module
+from deftmer.model.api import Prediction, create_model, registering_module
+from deftmer.preprocess.records import ClipInputs
 from deftmer.train.folds import Fold, check_no_leak, fold_dir_name, fold_seed, make_folds, select_folds
 from deftmer.train.runfiles import (DONE, PREDICTIONS, REMERGE, RUN_CARD, any_fold_done, check_pooled_counts,
                                     claim_folds, read_descriptions, read_done, read_run_card)

@@ -37,7 +37,7 @@ from deftmer.utils.console import logger
 from deftmer.utils.io import atomic_write_with
 
 if TYPE_CHECKING:
-    from deftmer.model.api import ClipInputs
+    from deftmer.preprocess.records import ClipInputs
     from deftmer.model.deft import ClipTensors, DeftModel
 
 CHECKPOINT = "train_state.pt"

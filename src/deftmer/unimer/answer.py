@@ -23,7 +23,7 @@ from deftmer.data.labels import ClassSet, normalise_emotion
 from deftmer.data.sample import ActionUnit
 from deftmer.unimer.config import UnimerConfig
 from deftmer.unimer.describe import BASE_NOUNS, EvidenceItem
-from deftmer.unimer.facs import MIDLINE_BASES
+from deftmer.facs import MIDLINE_BASES
 from deftmer.unimer.motion import angle_between, direction_vector
 from deftmer.unimer.records import RegionMotionStats
 

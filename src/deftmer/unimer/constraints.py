@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from deftmer.data.sample import ActionUnit, Sample
 from deftmer.unimer.config import UnimerConfig
-from deftmer.unimer.facs import AUS, MODEL_AUS, REGION_INDEX, expected_motions
+from deftmer.facs import AUS, MODEL_AUS, REGION_INDEX, expected_motions
 from deftmer.unimer.motion import angle_between
 from deftmer.unimer.records import AUVerdict, RegionMotionStats
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from deftmer.data.sample import ActionUnit
 from deftmer.unimer.config import UnimerConfig
-from deftmer.unimer.facs import AUS, REGIONS, REGION_INDEX, Region, expected_motions
+from deftmer.facs import AUS, REGIONS, REGION_INDEX, Region, expected_motions
 from deftmer.unimer.motion import DIRECTION_PHRASES, strength_word
 from deftmer.unimer.records import AUVerdict, RegionMotionStats
 

@@ -24,18 +24,16 @@ from typing import Iterable, Mapping, Sequence
 import cv2
 import numpy as np
 
-from deftmer.data.dataset import MEDataset, register_dataset
 from deftmer.data.sample import ActionUnit
-from deftmer.data.synth_face import SubjectFace, build_subject_face, draw_identity
-from deftmer.data.synth_motion import IOD_224, ClipRenderer, HeadMotion, apply_affine, au_field, \
+from deftmer.data.synthme import ANNOTATION_NAME, TRUTH_NAME, ClipTruth, TrueAU
+from deftmer.synth.face import FACE_OVAL, SubjectFace, build_subject_face, draw_identity
+from deftmer.synth.motion import IOD_224, ClipRenderer, HeadMotion, apply_affine, au_field, \
     blink_course, forward_displacement, time_course
 from deftmer.errors import UserError
-from deftmer.unimer.facs import AUS, MIDLINE_BASES, emfacs_emotion, expected_motions, objective_class
+from deftmer.facs import AUS, MIDLINE_BASES, emfacs_emotion, expected_motions, objective_class
 from deftmer.utils.console import logger, make_progress
 from deftmer.utils.io import atomic_write_bytes, atomic_write_json
 
-ANNOTATION_NAME = "CASME2-coding-synthme.xlsx"
-TRUTH_NAME = "synthme_truth.json"
 SETTINGS_NAME = ".synthme_settings.json"
 COLUMNS = ("Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units",
            "Estimated Emotion", "Objective Classes")
@@ -86,47 +84,6 @@ class SynthOptions:
             raise UserError(f"unknown SynthME classes {unknown}; choose from {', '.join(SYNTHME_CLASSES)}")
         if not 50 <= self.jpeg_quality <= 100:
             raise UserError("jpeg_quality must be in 50..100")
-
-
-@dataclass(frozen=True)
-class TrueAU:
-    """One rendered AU: label, the regions it moved, and how far (frame px, onset -> apex)."""
-
-    number: int
-    side: str | None
-    amplitude_224: float
-    peak_px: float                       # largest displacement of this AU's own field, frame px
-    regions: tuple[str, ...]
-    region_displacement: dict[str, tuple[float, float]]   # this AU's (dx, dy) at each region centre
-
-    def action_unit(self) -> ActionUnit:
-        return ActionUnit(self.number, self.side)  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class ClipTruth:
-    """What really happened in one SynthME clip (frame numbers as in the file names)."""
-
-    sample_id: str
-    subject: str
-    clip: str
-    emotion: str
-    objective_class: str
-    fps: float
-    onset: int
-    apex: int
-    offset: int
-    aus: tuple[TrueAU, ...]
-    region_centres: dict[str, tuple[float, float]]      # onset-frame px
-    region_flow: dict[str, tuple[float, float]]         # total true motion onset -> apex at each centre
-    head_motion_px: float                               # head displacement at the face centre, onset -> apex
-    blink: tuple[int, int] | None                       # first and last frame number of a blink
-    frame_size: int
-    iod_px: float
-
-    @property
-    def au_string(self) -> str:
-        return "+".join(f"{a.side or ''}{a.number}" for a in self.aus)
 
 
 @dataclass(frozen=True)
@@ -226,8 +183,6 @@ def subject_face(seed: int, subject_index: int, size: int) -> SubjectFace:
 
 
 def _face_centre(face: SubjectFace) -> tuple[float, float]:
-    from deftmer.data.synth_face import FACE_OVAL
-
     c = face.landmarks[list(FACE_OVAL)].mean(0)
     return float(c[0]), float(c[1])
 
@@ -367,33 +322,6 @@ def _truth_to_json(t: ClipTruth) -> dict:
     return d
 
 
-def _truth_from_json(d: Mapping) -> ClipTruth:
-    aus = tuple(TrueAU(number=int(a["number"]), side=a["side"], amplitude_224=float(a["amplitude_224"]),
-                       peak_px=float(a["peak_px"]), regions=tuple(a["regions"]),
-                       region_displacement={k: (float(v[0]), float(v[1])) for k, v in a["region_displacement"].items()})
-                for a in d["aus"])
-    pairs = lambda m: {k: (float(v[0]), float(v[1])) for k, v in m.items()}  # noqa: E731
-    return ClipTruth(
-        sample_id=d["sample_id"], subject=d["subject"], clip=d["clip"], emotion=d["emotion"],
-        objective_class=d["objective_class"], fps=float(d["fps"]), onset=int(d["onset"]), apex=int(d["apex"]),
-        offset=int(d["offset"]), aus=aus, region_centres=pairs(d["region_centres"]),
-        region_flow=pairs(d["region_flow"]), head_motion_px=float(d["head_motion_px"]),
-        blink=tuple(d["blink"]) if d.get("blink") else None,  # type: ignore[arg-type]
-        frame_size=int(d["frame_size"]), iod_px=float(d["iod_px"]))
-
-
-def load_truth(root: str | Path) -> dict[str, ClipTruth]:
-    """The ground truth of a SynthME folder, keyed by sample id (``synthme/sub01/EP01_01``)."""
-    path = Path(root) / TRUTH_NAME
-    if not path.is_file():
-        raise UserError(f"{path} not found; create the benchmark with: deftmer synth {root}")
-    try:
-        doc = json.loads(path.read_text())
-        return {c["sample_id"]: _truth_from_json(c) for c in doc["clips"]}
-    except (ValueError, KeyError, TypeError) as e:
-        raise UserError(f"{path} is not a SynthME truth file ({e}); regenerate it with deftmer synth") from e
-
-
 # --- entry point -------------------------------------------------------------------------------
 
 def _settings(subjects: int, clips_per_subject: int, seed: int, opts: SynthOptions) -> dict:
@@ -479,35 +407,6 @@ def generate_synthme(out: str | Path, subjects: int = 8, clips_per_subject: int 
                         seconds=time.perf_counter() - t0)
 
 
-# --- dataset registry ----------------------------------------------------------------------------
-
-def load_synthme(root: Path, *, class_set: str = "casme2_5") -> MEDataset:
-    """Read a SynthME folder through the CASME II loader (it is written in that layout)."""
-    from deftmer.data.casme2 import load_casme2
-
-    ann = Path(root) / ANNOTATION_NAME
-    if not ann.is_file():
-        raise UserError(f"{ann} not found: {root} is not a SynthME folder; create one with: deftmer synth {root}")
-    ds = load_casme2(Path(root), annotation=ann, class_set=class_set, name="synthme")
-    truth_file = Path(root) / TRUTH_NAME
-    if truth_file.is_file():  # the CASME II loader assumes 200 fps; SynthME records its own rate
-        try:
-            fps = float(json.loads(truth_file.read_text())["fps"])
-        except (ValueError, KeyError, TypeError):
-            logger.warning(f"{truth_file} is unreadable; assuming 200 fps")
-        else:
-            ds.samples = [replace(s, fps=fps) for s in ds.samples]
-    return ds
-
-
-@register_dataset("synthme", "SynthME synthetic micro-expressions (deftmer synth OUT), CASME II layout, "
-                             "200 fps; default class set casme2_5")
-def _load(root: Path, **options: object) -> MEDataset:
-    from deftmer.data.loader_options import call_loader
-
-    return call_loader(load_synthme, "synthme", root, options)
-
-
 def emotion_rule_check(combos: Mapping[str, Iterable[tuple[int, ...]]] = CLASS_COMBOS) -> list[str]:
     """Combos that break the FACS/EMFACS rules the classes are meant to follow (empty = all good).
 
@@ -527,6 +426,6 @@ def emotion_rule_check(combos: Mapping[str, Iterable[tuple[int, ...]]] = CLASS_C
 
 
 __all__ = [
-    "CLASS_COMBOS", "ClipTruth", "SynthOptions", "SynthSummary", "TrueAU", "generate_synthme",
-    "load_synthme", "load_truth", "make_plan", "class_schedule", "emotion_rule_check",
+    "CLASS_COMBOS", "SynthOptions", "SynthSummary", "generate_synthme", "make_plan", "class_schedule",
+    "emotion_rule_check",
 ]

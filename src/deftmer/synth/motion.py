@@ -1,7 +1,7 @@
 """SynthME motion: AU displacement fields, the onset-apex-offset time course, nuisances, rendering.
 
 An AU is a smooth local displacement field: a Gaussian bump at each of its regions' anatomical
-points, pointing in the FACS direction that `deftmer.unimer.facs.expected_motions` gives. The
+points, pointing in the FACS direction that `deftmer.facs.expected_motions` gives. The
 field is the *forward* displacement of skin content (onset -> apex), so optical flow measured
 between the onset and apex frames recovers it directly. Head motion, flicker, sensor noise and
 blinks are layered on top so that frame differences alone do not reveal the expression.
@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 
 from deftmer.data.sample import ActionUnit
-from deftmer.data.synth_face import SubjectFace, region_sigma
-from deftmer.unimer.facs import expected_motions
+from deftmer.synth.face import SubjectFace, region_sigma
+from deftmer.facs import expected_motions
 
 #: Inter-ocular distance of a 224-px aligned face (preprocessing puts the eyes 0.30 x 224 apart);
 #: amplitudes are given in px of such a face and scaled to the frame by the subject's own IOD.

@@ -8,7 +8,8 @@ import pytest
 
 from deftmer.cli import main
 from deftmer.data.longvideo import load_long_videos
-from deftmer.data.synth_long import LongSynthOptions, generate_long_synthme, load_long_truth, plan_video
+from deftmer.data.synthme_long import load_long_truth
+from deftmer.synth.long import LongSynthOptions, generate_long_synthme, plan_video
 from deftmer.errors import UserError
 
 

@@ -12,11 +12,11 @@ from openpyxl import load_workbook
 from deftmer.data import load_dataset
 from deftmer.data.frames import read_frame
 from deftmer.data.sample import ActionUnit
-from deftmer.data.synth import (ANNOTATION_NAME, CLASS_COMBOS, COLUMNS, TRUTH_NAME, SynthOptions,
-                                class_schedule, emotion_rule_check, generate_synthme, load_truth)
-from deftmer.data.synth_face import detect_landmarks
+from deftmer.data.synthme import ANNOTATION_NAME, TRUTH_NAME, load_truth
+from deftmer.synth.generate import CLASS_COMBOS, COLUMNS, SynthOptions, class_schedule, emotion_rule_check, generate_synthme
+from deftmer.synth.face import detect_landmarks
 from deftmer.errors import UserError
-from deftmer.unimer.facs import emfacs_emotion, expected_motions, objective_class
+from deftmer.facs import emfacs_emotion, expected_motions, objective_class
 
 FAST = SynthOptions(fps=100.0)
 
@@ -126,7 +126,7 @@ def test_subjects_differ_and_mediapipe_finds_every_face(bench):
         assert lm is not None
         # the anatomical centres the generator moved are where MediaPipe sees them
         for region in ("lip_corner_L", "brow_inner_R", "chin"):
-            from deftmer.data.synth_face import REGION_LANDMARKS
+            from deftmer.synth.face import REGION_LANDMARKS
             seen = lm[list(REGION_LANDMARKS[region])].mean(0)
             assert np.linalg.norm(seen - np.array(t.region_centres[region])) < 0.08 * t.iod_px
 

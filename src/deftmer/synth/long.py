@@ -21,19 +21,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deftmer.data.longvideo import LongVideoSet, register_long_dataset
 from deftmer.data.sample import ActionUnit
-from deftmer.data.synth import CLASS_COMBOS, SYNTHME_CLASSES, _face_centre, _is_lateral, deterministic_xlsx, subject_face
-from deftmer.data.synth_face import SubjectFace
-from deftmer.data.synth_motion import IOD_224, ClipRenderer, HeadMotion, au_field, blink_course, time_course
+from deftmer.data.synthme_long import ANNOTATION_NAME, KINDS, TRUTH_NAME, LongEvent
+from deftmer.synth.face import SubjectFace
+from deftmer.synth.generate import CLASS_COMBOS, SYNTHME_CLASSES, _face_centre, _is_lateral, deterministic_xlsx, subject_face
+from deftmer.synth.motion import IOD_224, ClipRenderer, HeadMotion, au_field, blink_course, time_course
 from deftmer.errors import UserError
 from deftmer.utils.console import make_progress
 from deftmer.utils.io import atomic_write_bytes, atomic_write_json
 
-TRUTH_NAME = "synthme_long_truth.json"
-ANNOTATION_NAME = "CAS(ME)^2code_final.xlsx"
 FOLDER_OFFSET = 14          # participant 1 -> folder s15, as in CAS(ME)^2
-KINDS = ("micro", "macro", "blink", "speech", "head_turn")
 
 
 @dataclass(frozen=True)
@@ -68,19 +65,6 @@ class LongSynthOptions:
             raise UserError(f"--minutes {self.minutes} must be in (0, 30]")
         if set(self.per_minute) - set(KINDS) or any(v < 0 for v in self.per_minute.values()):
             raise UserError(f"per_minute takes non-negative rates of {', '.join(KINDS)}")
-
-
-@dataclass(frozen=True)
-class LongEvent:
-    """One event of a long video; frames are file numbers (``img1.jpg`` is frame 1)."""
-
-    kind: str
-    onset: int
-    apex: int
-    offset: int
-    emotion: str = ""
-    aus: tuple[tuple[int, str | None, float], ...] = ()     # (AU, side, amplitude_224)
-    params: dict[str, float] = field(default_factory=dict)
 
 
 # --- planning ---------------------------------------------------------------------------------
@@ -346,37 +330,3 @@ def generate_long_synthme(out: str | Path, videos: int = 4, seed: int = 0, optio
     atomic_write_json(out / TRUTH_NAME, truth)
     counts = {k: sum(e.kind == k for ev in plans for e in ev) for k in KINDS}
     return LongSynthSummary(out, videos, videos * n_frames, counts, rendered, time.perf_counter() - t0)
-
-
-def load_long_truth(root: str | Path) -> dict[str, list[LongEvent]]:
-    """Every event (distractors too) of a long SynthME folder, keyed by video folder name."""
-    path = Path(root) / TRUTH_NAME
-    if not path.is_file():
-        raise UserError(f"{path} not found; create it with: deftmer synth {root} --long")
-    try:
-        doc = json.loads(path.read_text())
-        return {v["video"]: [LongEvent(e["kind"], int(e["onset"]), int(e["apex"]), int(e["offset"]), e["emotion"],
-                                       tuple((int(a[0]), a[1], float(a[2])) for a in e["aus"]), e["params"])
-                             for e in v["events"]] for v in doc["videos"]}
-    except (ValueError, KeyError, TypeError, IndexError) as e:
-        raise UserError(f"{path} is not a long SynthME truth file ({e}); regenerate it") from None
-
-
-def load_synthme_long(root: Path, *, class_set: str = "casme2_5") -> LongVideoSet:
-    """A long SynthME folder through the CAS(ME)^2 loader, at the frame rate it was rendered at."""
-    from dataclasses import replace
-
-    from deftmer.data.casme_sq import load_casme_sq
-
-    fps = json.loads((Path(root) / TRUTH_NAME).read_text())["fps"] if (Path(root) / TRUTH_NAME).is_file() else 30.0
-    ds = load_casme_sq(Path(root), class_set=class_set, name="synthme_long")
-    ds.videos = [replace(v, fps=float(fps)) for v in ds.videos]
-    return ds
-
-
-@register_long_dataset("synthme_long", "long SynthME videos (deftmer synth OUT --long), CAS(ME)^2 layout, "
-                                       "30 fps; default class set casme2_5")
-def _load(root: Path, **options: object) -> LongVideoSet:
-    from deftmer.data.loader_options import call_loader
-
-    return call_loader(load_synthme_long, "synthme_long", root, options)  # type: ignore[arg-type,return-value]

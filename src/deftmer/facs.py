@@ -15,9 +15,33 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Literal
 
-from deftmer.data.sample import ActionUnit
+Side = Literal["L", "R"]
+
+
+@dataclass(frozen=True)
+class ActionUnit:
+    """One FACS Action Unit as annotated.
+
+    ``side`` is the subject's own side (``"L"`` = subject's left, which is the *image right*
+    in a frontal, non-mirrored view) or ``None`` for bilateral / unspecified.
+    ``intensity`` is the FACS letter A-E when the annotation gives one (``"A/B"`` when it
+    gives a choice of letters, as SAMM's ``4A/B``).
+    ``alternative`` marks an AU that the annotator gave as one of several options
+    (``"12 or 14"``, ``"4/7"``): it is kept, but it is not a certain label.
+    """
+
+    number: int
+    side: Side | None = None
+    intensity: str | None = None
+    alternative: bool = False
+
+    def __str__(self) -> str:
+        s = f"{self.side or ''}AU{self.number}"
+        if self.intensity:
+            s += self.intensity
+        return s
 
 
 @dataclass(frozen=True)
@@ -149,10 +173,6 @@ AUS: dict[int, AUInfo] = {
 MODEL_AUS: tuple[int, ...] = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 24, 25, 26)
 
 
-def au_info(number: int) -> AUInfo | None:
-    return AUS.get(number)
-
-
 def expected_motions(au: ActionUnit) -> list[tuple[str, float, float, float]]:
     """Regions an annotated AU should move, as (region name, dx, dy, weight) in image coords.
 
@@ -172,15 +192,6 @@ def expected_motions(au: ActionUnit) -> list[tuple[str, float, float, float]]:
             dx = m.dx if s == "L" else -m.dx
             out.append((f"{m.base}_{s}", dx, m.dy, m.weight))
     return out
-
-
-def regions_for_au(number: int) -> list[str]:
-    """All region names (both sides) that can show AU ``number``."""
-    return sorted({r for r, *_ in expected_motions(ActionUnit(number))}, key=REGION_INDEX.__getitem__)
-
-
-def aus_for_region(region: str) -> list[int]:
-    return [n for n in AUS if region in regions_for_au(n)]
 
 
 # --- Emotion rules ---------------------------------------------------------------------------

@@ -15,9 +15,9 @@ import pytest
 
 from deftmer.data.frames import read_frame
 from deftmer.data.sample import ActionUnit
-from deftmer.data.synth import ClipPlan, SynthOptions, render_clip, subject_face
-from deftmer.data.synth_motion import blink_course, time_course
-from deftmer.unimer.facs import expected_motions
+from deftmer.synth.generate import ClipPlan, SynthOptions, render_clip, subject_face
+from deftmer.synth.motion import blink_course, time_course
+from deftmer.facs import expected_motions
 
 QUIET = SynthOptions(head_motion_px=0.0, flicker=0.0, noise_sigma=0.0, blink_prob=0.0, fps=100.0)
 

@@ -6,7 +6,7 @@ import pytest
 
 from deftmer.cli import main
 from deftmer.data import load_dataset
-from deftmer.data.synth import ANNOTATION_NAME, TRUTH_NAME
+from deftmer.data.synthme import ANNOTATION_NAME, TRUTH_NAME
 
 
 def test_synth_command_writes_a_benchmark(tmp_path, capsys):
