@@ -39,6 +39,7 @@ def time_model(root: str, cache: str, sets: list[str], model_name: str, repeats:
     from deftmer.data.dataset import load_dataset
     from deftmer.model.api import create_model
     from deftmer.preprocess.cache import load_clip_inputs
+    from deftmer.train.trainer import fit_model
     from deftmer.utils.seed import seed_everything
 
     cfg = experiment_config(None, sets)
@@ -51,7 +52,7 @@ def time_model(root: str, cache: str, sets: list[str], model_name: str, repeats:
     base = peak_rss_mb()
     model = create_model(model_name, cfg, ds.class_set)
     t0 = time.perf_counter()
-    stats = model.fit(train) or {}
+    stats = fit_model(model, train) or {}
     fit_s = time.perf_counter() - t0
     model.predict(test[:1])                       # warm-up: lazy loads, caches, allocator
     lat = []

@@ -21,6 +21,7 @@ from model_toys import make_clips  # noqa: E402
 from deftmer.config import load_config  # noqa: E402
 from deftmer.data.labels import MEGC3  # noqa: E402
 from deftmer.model.deft import DeftModel  # noqa: E402
+from deftmer.train.trainer import fit_model  # noqa: E402
 
 
 def main() -> None:
@@ -40,7 +41,7 @@ def main() -> None:
         test = [c for c in clips if c.sample.subject == fold]
         t0 = time.perf_counter()
         model = DeftModel(cfg, MEGC3)
-        stats = model.fit(train)
+        stats = fit_model(model, train)
         t1 = time.perf_counter()
         model.predict(test, explain=args.explain)
         t2 = time.perf_counter()

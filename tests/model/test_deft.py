@@ -8,6 +8,7 @@ from deftmer.data.labels import MEGC3
 from deftmer.errors import CheckpointError
 from deftmer.model.api import create_model, load_model
 from deftmer.model.deft import DeftModel
+from deftmer.train.trainer import fit_model
 from deftmer.data.sample import ActionUnit
 from deftmer.unimer.answer import claim_support, parse_answer
 from deftmer.unimer.constraints import au_verdict
@@ -29,7 +30,7 @@ def data():
 @pytest.fixture(scope="module")
 def trained(data):
     model = create_model("deft", tiny_config(decision="hybrid"), MEGC3)
-    stats = model.fit(data[0])
+    stats = fit_model(model, data[0])
     return model, stats
 
 
@@ -77,7 +78,7 @@ def test_checkpoint_from_other_config_is_a_checkpoint_error(trained, tmp_path):
 def test_training_is_repeatable(trained, data):
     model, _ = trained
     again = create_model("deft", tiny_config(decision="hybrid"), MEGC3)
-    again.fit(data[0])
+    fit_model(again, data[0])
     assert np.array_equal(probs(model.predict(data[1])), probs(again.predict(data[1])))
 
 
@@ -115,7 +116,7 @@ def test_explain_names_only_aus_the_clip_flow_supports(trained, data):
 
 def test_without_llm_explain_gives_class_and_grounded_evidence(data):
     model = DeftModel(tiny_config(use_llm=False, use_structure=False, use_dynamic=False), MEGC3)
-    model.fit(data[0])
+    fit_model(model, data[0])
     preds = model.predict(data[1], explain=True)
     assert all(p.text.startswith(f"Emotion: {p.label}\nEvidence: ") and "Reasoning" not in p.text for p in preds)
     assert sum(bool(p.aus) for p in preds) >= len(preds) * 0.75
@@ -124,7 +125,7 @@ def test_without_llm_explain_gives_class_and_grounded_evidence(data):
 def test_flowpack_clips_drop_the_dynamic_expert(caplog):
     train, test = split(make_clips(n_subjects=6, per_subject=6, with_onset=False))
     model = DeftModel(tiny_config(use_llm=False), MEGC3)
-    model.fit(train)
+    fit_model(model, train)
     assert model.experts == ["structure", "motion"]
     acc = np.mean([p.label == c.sample.label for p, c in zip(model.predict(test), test)])
     assert acc >= 0.75
@@ -132,7 +133,7 @@ def test_flowpack_clips_drop_the_dynamic_expert(caplog):
 
 def test_no_llm_ablation_and_option_decision(data):
     model = DeftModel(tiny_config(use_llm=False, use_structure=False, use_dynamic=False), MEGC3)
-    stats = model.fit(data[0])
+    stats = fit_model(model, data[0])
     assert model.llm is None and "stage2/lm" not in stats and "stage1/disentangle" not in stats
     acc = np.mean([p.label == c.sample.label for p, c in zip(model.predict(data[1]), data[1])])
     assert acc >= 0.75

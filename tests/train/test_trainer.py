@@ -12,7 +12,7 @@ from model_toys import make_clips, tiny_config  # noqa: E402
 from deftmer.data.labels import MEGC3  # noqa: E402
 from deftmer.errors import CheckpointError  # noqa: E402
 from deftmer.model.deft import DeftModel  # noqa: E402
-from deftmer.train.trainer import CHECKPOINT  # noqa: E402
+from deftmer.train.trainer import CHECKPOINT, fit_model  # noqa: E402
 
 
 def _cfg():
@@ -37,7 +37,7 @@ class Interrupt(Exception):
 def test_interrupted_run_resumes_to_the_same_model(tmp_path):
     clips = make_clips(n_subjects=4, per_subject=4)
     reference = DeftModel(_cfg(), MEGC3)
-    reference.fit(clips)
+    fit_model(reference, clips)
 
     def crash(phase, i, total):
         if phase.startswith("stage 2") and i == 2:
@@ -45,11 +45,11 @@ def test_interrupted_run_resumes_to_the_same_model(tmp_path):
 
     first = DeftModel(_cfg(), MEGC3)
     with pytest.raises(Interrupt):
-        first.fit(clips, progress=crash, checkpoint_dir=tmp_path)
+        fit_model(first, clips, progress=crash, checkpoint_dir=tmp_path)
     assert (tmp_path / CHECKPOINT).is_file()
     resumed = DeftModel(_cfg(), MEGC3)
     seen = []
-    stats = resumed.fit(clips, progress=lambda phase, i, total: seen.append((phase, i)), checkpoint_dir=tmp_path)
+    stats = fit_model(resumed, clips, progress=lambda phase, i, total: seen.append((phase, i)), checkpoint_dir=tmp_path)
     assert seen == [("stage 2: LLM", i) for i in range(3, 7)]    # stage 1 and steps 1-2 were not redone
     stage2 = [r for r in stats["log"] if r["phase"] == "stage2"]
     assert [r["step"] for r in stage2] == list(range(6))
@@ -70,8 +70,8 @@ def test_interrupted_run_resumes_to_the_same_model(tmp_path):
 def test_checkpoint_of_another_config_is_refused(tmp_path):
     clips = make_clips(n_subjects=2, per_subject=3)
     cfg = _cfg()
-    DeftModel(cfg, MEGC3).fit(clips, checkpoint_dir=tmp_path)
+    fit_model(DeftModel(cfg, MEGC3), clips, checkpoint_dir=tmp_path)
     other = _cfg()
     other.model.lora_rank = 2
     with pytest.raises(CheckpointError, match="different config"):
-        DeftModel(other, MEGC3).fit(clips, checkpoint_dir=tmp_path)
+        fit_model(DeftModel(other, MEGC3), clips, checkpoint_dir=tmp_path)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from deftmer.data.labels import ClassSet
 from deftmer.errors import UserError
@@ -31,15 +31,49 @@ class Prediction:
     reasoning: str = ""                  # the reasoning part
 
 
+Progress = Callable[[str, int, int], None]
+
+
+class TrainingContext(Protocol):
+    """What `deftmer.train.trainer` gives a model's training phase: the device, the update step
+    (Accelerate: backward, gradient averaging when data-parallel), the share of a batch this
+    process takes, progress, the loss log, resumable points, and where to resume."""
+
+    device: Any
+    log: list[dict]                   # one row per logged step/epoch: {"phase": name, loss: value, ...}
+    stats: dict                       # extra stats a phase reports (merged into what training returns)
+    start_step: int                   # the step to resume at (0: from the start)
+    optimizer_state: dict | None      # the optimiser's state at ``start_step`` when resuming
+
+    def shard(self, idx: Any) -> Any: ...
+
+    def step(self, loss: Any, optimizer: Any) -> None: ...
+
+    def report(self, label: str, done: int, total: int) -> None: ...
+
+    def checkpoint(self, step: int, optimizer: Any) -> None: ...
+
+
+@dataclass
+class TrainingPhase:
+    """One phase of a model's training: ``run(ctx)`` trains and returns the number of training
+    examples it processed. The trainer checkpoints after each phase, under ``name``."""
+
+    name: str
+    run: Callable[[TrainingContext], int]
+
+
 class MERModel(Protocol):
-    """A trainable micro-expression classifier."""
+    """A trainable micro-expression classifier.
+
+    It trains in one of two ways, both run by `deftmer.train.trainer.fit_model` (what LOSO,
+    ``train`` and the benchmarks call): ``fit`` (one call: the baselines), or phases
+    (``setup_training``, ``training_phases``, ``trained_state``/``load_trained_state`` and
+    ``checkpoint_identity``: DEFT), which the trainer runs, checkpoints and resumes.
+    """
 
     name: str
     class_set: ClassSet
-
-    def fit(self, train: list[ClipInputs], progress: Callable[[str, int, int], None] | None = None) -> dict:
-        """Train on the given clips (training subjects only). Returns a dict of training stats."""
-        ...
 
     def predict(self, clips: list[ClipInputs], explain: bool = False) -> list[Prediction]:
         """Predict every clip; ``explain`` also generates the evidence/reasoning text."""
@@ -48,6 +82,36 @@ class MERModel(Protocol):
     def save(self, out_dir: Path) -> None:
         """Write a model folder (weights in safetensors + config) that `load_model` reads."""
         ...
+
+
+class FittedModel(MERModel, Protocol):
+    """A model that trains in one call (the baselines)."""
+
+    def fit(self, train: list[ClipInputs], progress: Progress | None = None) -> dict:
+        """Train on the given clips (training subjects only). Returns a dict of training stats."""
+        ...
+
+
+class PhasedModel(MERModel, Protocol):
+    """A model that declares its training phases; the trainer runs, checkpoints and resumes them."""
+
+    stats: dict                       # what the last training returned (saved in the model card)
+
+    def setup_training(self, train: list[ClipInputs]) -> None:
+        """Build the trainable modules for these clips (before any timing starts)."""
+        ...
+
+    def training_phases(self, train: list[ClipInputs], device: Any) -> tuple[list[TrainingPhase], dict]:
+        """The phases in order, after the preparation they share; and the preparation's stats."""
+        ...
+
+    def checkpoint_identity(self) -> list:
+        """What a checkpoint must have been written with (config, architecture) to be resumed."""
+        ...
+
+    def trained_state(self) -> dict: ...
+
+    def load_trained_state(self, state: dict, where: str) -> None: ...
 
 
 ModelFactory = Callable[["ExperimentConfig", ClassSet], MERModel]

@@ -2,7 +2,7 @@
 
 The class distribution comes from the LLM (``model.decision``): by default a class head on the
 LLM's final hidden state at the answer position of the decision instruction, or the
-likelihood of each class answer, or both. Training (`deftmer.train.trainer`) gives the experts
+likelihood of each class answer, or both. Training (`deftmer.model.deft_training`) gives the experts
 their own linear head and AU head first (stage 1), then tunes LoRA, the projectors and the LLM
 class head with the hybrid objective: class cross-entropy on the LLM's logits plus the
 language-model loss on the complete Uni-MER answers (stage 2). With ``explain=True`` the LLM
@@ -19,7 +19,6 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -28,7 +27,8 @@ from torch import nn
 
 from deftmer.data.labels import ClassSet, get_class_set
 from deftmer.errors import CheckpointError, UserError
-from deftmer.model.api import MODEL_CARD, Prediction, register_model, write_model_card
+from deftmer.model.api import MODEL_CARD, Prediction, TrainingPhase, register_model, write_model_card
+from deftmer.model.deft_training import training_phases
 from deftmer.preprocess.records import ClipInputs
 from deftmer.model.experts import (EXPERTS, DynamicTextureExpert, FrozenBackbone, MotionSemanticsExpert,
                                    StructureExpert)
@@ -317,16 +317,17 @@ class DeftModel:
 
     # --- MERModel -------------------------------------------------------------------------
 
-    def fit(self, train: list[ClipInputs], progress: Callable[[str, int, int], None] | None = None,
-            checkpoint_dir: Path | None = None) -> dict:
-        """Train on ``train`` (training subjects only): stage 1 then stage 2, see train.trainer."""
-        from deftmer.train.trainer import train_deft
-
-        if not train:
-            raise UserError("no training clips: the training split is empty")
+    def setup_training(self, train: list[ClipInputs]) -> None:
+        """Build the modules for the experts these clips have inputs for (see `active_experts`)."""
         self.build(active_experts(self.cfg.model, train))
-        self.stats = train_deft(self, train, progress=progress, checkpoint_dir=checkpoint_dir)
-        return self.stats
+
+    def training_phases(self, train: list[ClipInputs], device) -> tuple[list[TrainingPhase], dict]:
+        """Stage 1 (experts) then stage 2 (the LLM): see `deftmer.model.deft_training`; run by
+        `deftmer.train.trainer.fit_model`."""
+        return training_phases(self, train, device)
+
+    def checkpoint_identity(self) -> list:
+        return [self.cfg.model_dump(mode="json"), self.experts]
 
     @torch.no_grad()
     def predict(self, clips: list[ClipInputs], explain: bool = False, batch_size: int = 16) -> list[Prediction]:

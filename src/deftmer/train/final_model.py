@@ -18,6 +18,7 @@ from deftmer.data.dataset import MEDataset
 from deftmer.errors import CheckpointError, UserError
 from deftmer.model.api import create_model
 from deftmer.train import loso
+from deftmer.train.trainer import fit_model
 from deftmer.utils.console import logger, make_progress
 from deftmer.utils.io import atomic_write_json, read_json
 from deftmer.utils.seed import seed_everything
@@ -67,7 +68,7 @@ def train_final_model(cfg: ExperimentConfig, dataset: MEDataset, cache_dir: Path
         def on_step(stage: str, i: int, total: int) -> None:
             bar.update(task, description=f"train {model_name}: {stage}", completed=i, total=total)
 
-        stats = loso.fit_model(model, clips, on_step, checkpoint)
+        stats = fit_model(model, clips, on_step, checkpoint, train_cfg=cfg.train)
     fit_s = time.perf_counter() - t0
     model.save(out_dir)
     save_config(cfg, out_dir / "config.yaml")

@@ -22,7 +22,6 @@ predicting: models train with fixed settings.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import os
 import shutil
@@ -43,6 +42,7 @@ from deftmer.eval.predictions import read_predictions
 from deftmer.model.api import Prediction, create_model, registering_module
 from deftmer.preprocess.records import ClipInputs
 from deftmer.train.folds import Fold, check_no_leak, fold_dir_name, fold_seed, make_folds, select_folds
+from deftmer.train.trainer import fit_model
 from deftmer.train.runfiles import (DONE, PREDICTIONS, REMERGE, RUN_CARD, any_fold_done, check_pooled_counts,
                                     claim_folds, read_descriptions, read_done, read_run_card)
 from deftmer.utils.console import logger, make_progress
@@ -180,15 +180,6 @@ def to_jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
 
 
-def fit_model(model: Any, train: list[ClipInputs], progress: Callable[[str, int, int], None] | None,
-              checkpoint_dir: Path | None) -> dict:
-    """``model.fit``, handing over a checkpoint folder to models whose training can resume
-    mid-way (DEFT); models without that option simply retrain."""
-    if checkpoint_dir is not None and "checkpoint_dir" in inspect.signature(model.fit).parameters:
-        return model.fit(train, progress=progress, checkpoint_dir=checkpoint_dir) or {}
-    return model.fit(train, progress=progress) or {}
-
-
 def run_fold(fold: Fold, clips: dict[str, ClipInputs], cfg: ExperimentConfig, class_set: ClassSet,
              model_name: str, fold_dir: Path, progress: Callable[[str, int, int], None] | None = None,
              checkpoint_dir: Path | None = None, process: int = 0) -> FoldRecord:
@@ -209,7 +200,7 @@ def run_fold(fold: Fold, clips: dict[str, ClipInputs], cfg: ExperimentConfig, cl
     fold_cfg = cfg.model_copy(update={"seed": seed}, deep=True)
     model = create_model(model_name, fold_cfg, class_set)
     t0 = time.perf_counter()
-    stats = fit_model(model, train, progress, checkpoint_dir)
+    stats = fit_model(model, train, progress, checkpoint_dir, train_cfg=fold_cfg.train)
     fit_s = time.perf_counter() - t0
     preds = model.predict(test, explain=cfg.eval.generate_explanations)
     predict_s = time.perf_counter() - t0 - fit_s

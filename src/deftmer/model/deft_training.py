@@ -1,0 +1,263 @@
+"""How DEFT trains: its preparation and its two phases, run by `deftmer.train.trainer`.
+
+The trainer is generic (Accelerate, checkpoints, resume, progress); this module says what DEFT
+trains in each phase, on which parameters, with which losses:
+
+  0. preparation — the clips' stacked inputs (and their mirror images), the motion expert's
+     standardisation, and the expert weights from a cross-subject probe on the training
+     subjects (``model.expert_gating``, see `deftmer.model.reliability`).
+  1. ``stage1`` experts — the three experts with their own linear class head, the AU head and
+     the disentanglement loss; ``stage1_epochs`` over the clips but at least
+     ``stage1_min_steps`` steps, one-cycle learning rate. Cheap: the backbone is frozen and its
+     features cached.
+  2. ``stage2`` the LLM — ``stage2_epochs`` epochs over the training clips' complete Uni-MER
+     answers (Emotion, Evidence, Reasoning; never cut) under the decision instruction: LoRA, the
+     projectors and the LLM class head learn the hybrid objective, class cross-entropy on the
+     LLM's class logits plus the language-model loss on every answer token; then
+     ``stage2_decision_epochs`` of the class cross-entropy alone. The experts stay as stage 1
+     left them unless ``train.stage2_train_experts``.
+
+Every cross-entropy is class-balanced (``model.class_balanced``); each clip is seen as itself
+or as its mirror image (u negated, left/right regions and AUs swapped; ``model.mirror_augment``),
+and in stage 1 with its motion a bit stronger or weaker (``model.intensity_jitter``).
+No choice here looks at a test subject: the schedule is fixed. Batch order and augmentation
+come from generators seeded by (seed, phase, epoch), so a run is repeatable bit-for-bit on CPU,
+and stage 2 marks a resumable point every ``checkpoint_every`` steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+from deftmer.model.api import TrainingContext, TrainingPhase
+from deftmer.model.inputs import mirror_clip
+from deftmer.model.reliability import expert_reliability
+from deftmer.preprocess.records import ClipInputs
+from deftmer.unimer.builder import full_answers
+from deftmer.utils.console import logger
+
+if TYPE_CHECKING:
+    from deftmer.model.deft import ClipTensors, DeftModel
+
+
+def training_phases(model: "DeftModel", train: list[ClipInputs], dev) -> tuple[list[TrainingPhase], dict]:
+    """DEFT's phases on ``train`` (stage 2 only with an LLM) and the preparation's stats."""
+    views, gate_stats = _prepare(model, train, dev)
+    weights = model.class_weights(views.plain.labels)
+
+    def stage1(ctx: TrainingContext) -> int:
+        return _stage1(model, views, weights, ctx)
+
+    def stage2(ctx: TrainingContext) -> int:
+        n_done, answer_stats = _stage2(model, views, _answers(model, train, views), _texts(model, train, views),
+                                       weights, ctx)
+        ctx.stats.update(answer_stats)
+        return n_done
+
+    phases = [TrainingPhase("stage1", stage1)]
+    if model.language is not None:
+        phases.append(TrainingPhase("stage2", stage2))
+    return phases, gate_stats
+
+
+def _gen(seed: int, phase: int, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + phase * 1009 + epoch)
+
+
+
+@dataclass
+class _Views:
+    """The training clips' tensors as they are and as seen in a mirror, row for row."""
+
+    plain: "ClipTensors"
+    mirrored: "ClipTensors | None"
+
+    def batch(self, idx: torch.Tensor, flip: torch.Tensor | None) -> "ClipTensors":
+        b = self.plain.select(idx)
+        if self.mirrored is None or flip is None or not flip.any():
+            return b
+        m = self.mirrored.select(idx)
+        return type(b)({k: torch.where(flip.view(-1, *[1] * (v.dim() - 1)), m.feats[k], v) for k, v in b.feats.items()},
+                       b.labels, torch.where(flip[:, None], m.au_targets, b.au_targets), b.au_mask)
+
+
+def _flips(n: int, gen: torch.Generator, on: bool) -> torch.Tensor | None:
+    return torch.rand(n, generator=gen) < 0.5 if on else None
+
+
+def _prepare(model: "DeftModel", train: list["ClipInputs"], dev) -> tuple[_Views, dict]:
+    """Stacked inputs (and mirrored inputs), motion standardisation and the expert gates."""
+    net = model.net
+    plain = model.tensors(train)
+    mirrored = model.tensors([mirror_clip(c) for c in train]) if model.cfg.model.mirror_augment else None
+    if "motion" in plain.feats:
+        both = plain.feats["motion"] if mirrored is None else torch.cat([plain.feats["motion"],
+                                                                       mirrored.feats["motion"]])
+        net.expert_modules["motion"].set_normalisation(both)
+    gate_stats: dict = {}
+    if model.cfg.model.expert_gating and len(model.experts) > 1:
+        rel = expert_reliability(plain.feats, model.experts, plain.labels, [c.sample.subject for c in train])
+        net.expert_gate.copy_(torch.tensor([r.weight for r in rel]))
+        logger.info("expert weights (cross-subject probe on training subjects): %s",
+                    ", ".join(f"{r.expert} {r.weight:.2f} (bacc {r.balanced_accuracy:.2f})" for r in rel))
+        gate_stats = {f"gate/{r.expert}": round(r.weight, 4) for r in rel}
+    net.to(dev)
+    if model.language is not None:
+        model.language.llm.model.to(dev)
+    return _Views(plain.to(dev), None if mirrored is None else mirrored.to(dev)), gate_stats
+
+
+def _stage1(model: "DeftModel", views: _Views, weights, ctx: TrainingContext) -> int:
+    """Experts + their heads, no LLM; returns the number of training examples processed."""
+    cfg, tc, net = model.cfg, model.cfg.train, model.net
+    n = views.plain.labels.shape[0]
+    bs = min(tc.batch_size, n)
+    per_epoch = max(1, n // bs)
+    epochs = max(tc.stage1_epochs, -(-tc.stage1_min_steps // per_epoch))
+    total = epochs * per_epoch
+    params = [p for name, p in net.named_parameters() if not name.startswith(("fusion.", "decision_head."))]
+    opt = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, tc.lr, total_steps=total)
+    net.train()
+    for ep in range(epochs):
+        gen = _gen(cfg.seed, 1, ep)
+        perm = torch.randperm(n, generator=gen)
+        flips = _flips(n, gen, views.mirrored is not None)
+        sums: dict[str, float] = {}
+        for k in range(per_epoch):
+            idx = ctx.shard(perm[k * bs:(k + 1) * bs])
+            batch = model.jitter(views.batch(idx.to(views.plain.labels.device), None if flips is None else flips[idx]),
+                                 gen)
+            losses = model.expert_losses(net(batch.feats), batch, weights)
+            ctx.step(sum(losses.values()), opt)
+            sched.step()
+            for name, v in losses.items():
+                sums[name] = sums.get(name, 0.0) + v.item()
+            ctx.report("stage 1: experts", ep * per_epoch + k + 1, total)
+        ctx.log.append({"phase": "stage1", "epoch": ep, **{k: v / per_epoch for k, v in sums.items()}})
+    net.eval()
+    return total * bs
+
+
+def _answers(model: "DeftModel", train: list["ClipInputs"], views: _Views) -> tuple[list, list | None]:
+    """Token ids of each training clip's complete Uni-MER answer (and of its mirror's)."""
+    prompts = model.language.prompts
+
+    def ids(clips):
+        texts = full_answers(clips, model.class_set, model.cfg.unimer)
+        return [prompts.answer_ids(t) for t in texts]
+
+    plain = ids(train)
+    mirrored = ids([mirror_clip(c) for c in train]) if views.mirrored is not None else None
+    return plain, mirrored
+
+
+def _texts(model: "DeftModel", train: list["ClipInputs"], views: _Views) -> tuple[list, list | None] | None:
+    """Motion text ids of each training clip (and its mirror) when the LLM reads text, else None."""
+    plain = model.text_inputs(train)
+    if plain is None:
+        return None
+    return plain, model.text_inputs([mirror_clip(c) for c in train]) if views.mirrored is not None else None
+
+
+def _epoch_batches(n: int, bs: int, gen: torch.Generator, lengths: list[int] | None) -> list[torch.Tensor]:
+    """One epoch's batches of row indices, in a seeded random order.
+
+    With ``lengths`` (answer tokens per row), rows are sorted by length inside windows of eight
+    batches, so a batch pads to a length close to its rows' own: on CPU every padding token
+    costs a pass through the LLM. The order of the batches is shuffled again.
+    """
+    perm = torch.randperm(n, generator=gen)
+    if lengths is not None:
+        window = bs * 8
+        perm = torch.cat([w[torch.argsort(torch.tensor([lengths[i] for i in w.tolist()]), stable=True)]
+                          for w in perm.split(window)])
+    batches = list(perm.split(bs))
+    order = torch.randperm(len(batches), generator=gen).tolist()
+    return [batches[i] for i in order]
+
+
+@dataclass
+class _Stage2Plan:
+    """Stage 2's steps: ``hybrid`` epochs with answers, then ``decision`` epochs without."""
+
+    n: int
+    bs: int
+    hybrid: int
+    decision: int
+
+    @property
+    def per_epoch(self) -> int:
+        return -(-self.n // self.bs)
+
+    @property
+    def steps(self) -> int:
+        return (self.hybrid + self.decision) * self.per_epoch
+
+    def batch(self, step: int, seed: int, lengths: list[int], flip_on: bool) -> tuple[torch.Tensor, torch.Tensor | None, bool]:
+        """Row indices, the epoch's mirror flag of every row, and whether answers are trained."""
+        ep, k = divmod(step, self.per_epoch)
+        gen = _gen(seed, 2, ep)
+        flips = _flips(self.n, gen, flip_on)
+        with_answers = ep < self.hybrid
+        return _epoch_batches(self.n, self.bs, gen, lengths if with_answers else None)[k], flips, with_answers
+
+
+def _stage2_optimiser(model: "DeftModel", tc) -> torch.optim.Optimizer:
+    net = model.net
+    lora = [p for name, p in model.llm.model.named_parameters() if "lora_" in name]
+    for p in lora:
+        p.requires_grad_(True)
+    heads = ([] if net.fusion is None else list(net.fusion.parameters())) + list(net.decision_head.parameters())
+    groups = [{"params": heads, "lr": tc.stage2_lr}, {"params": lora, "lr": tc.lora_lr}]
+    if tc.stage2_train_experts:
+        groups.append({"params": list(net.expert_modules.parameters()) + list(net.class_head.parameters()),
+                       "lr": tc.lr * 0.1})
+    return torch.optim.AdamW(groups, weight_decay=tc.weight_decay)
+
+
+def _stage2(model: "DeftModel", views: _Views, answers: tuple[list, list | None], texts, weights,
+            ctx: TrainingContext) -> tuple[int, dict]:
+    """Epochs of the hybrid objective, then of the decision alone (see module docstring)."""
+    cfg, tc, net = model.cfg, model.cfg.train, model.net
+    start, opt_state = ctx.start_step, ctx.optimizer_state
+    n = views.plain.labels.shape[0]
+    plan = _Stage2Plan(n, min(tc.llm_batch_size, n), tc.stage2_epochs, tc.stage2_decision_epochs)
+    lengths = [len(a) for a in answers[0] + (answers[1] or [])]
+    stats = {"stage2/answer_tokens_max": max(lengths), "stage2/answer_tokens_mean": round(sum(lengths) / len(lengths), 1)}
+    if plan.steps == 0:
+        return 0, stats
+    opt = _stage2_optimiser(model, tc)
+    if opt_state is not None:
+        opt.load_state_dict(opt_state)
+    model.llm.model.train()
+    done = 0
+    for step in range(start, plan.steps):
+        idx, flips, with_answers = plan.batch(step, cfg.seed, [len(a) for a in answers[0]], views.mirrored is not None)
+        idx = ctx.shard(idx)
+        flip = None if flips is None else flips[idx]
+        batch = views.batch(idx.to(views.plain.labels.device), flip)
+        pick = [(1 if flip is not None and flip[j] else 0, i) for j, i in enumerate(idx.tolist())]
+        ans = [answers[v][i] for v, i in pick] if with_answers else None
+        text = None if texts is None else [texts[v][i] for v, i in pick]
+        net.train(tc.stage2_train_experts)
+        if net.fusion is not None:
+            net.fusion.train()
+        net.decision_head.train()
+        with torch.set_grad_enabled(tc.stage2_train_experts):
+            out = net(batch.feats)
+        losses = model.llm_losses(out, batch, ans, weights, text)
+        if tc.stage2_train_experts:
+            losses.update(model.expert_losses(out, batch, weights))
+        ctx.step(sum(losses.values()), opt)
+        done += len(idx)
+        ctx.log.append({"phase": "stage2", "step": step, **{k_: v.item() for k_, v in losses.items()}})
+        if (step + 1) % tc.checkpoint_every == 0 and step + 1 < plan.steps:
+            ctx.checkpoint(step + 1, opt)
+        ctx.report("stage 2: LLM", step + 1, plan.steps)
+    net.eval()
+    model.llm.model.eval()
+    return done, stats
