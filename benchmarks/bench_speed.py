@@ -37,7 +37,7 @@ def time_preprocess(root: str, cache: str, sets: list[str], flow: str, limit: in
 def time_model(root: str, cache: str, sets: list[str], model_name: str, repeats: int) -> dict:
     """Fit on every subject but the last, then time ``predict([clip])`` on the held-out clips, warm."""
     from deftmer.data.dataset import load_dataset
-    from deftmer.model.api import create_model
+    from deftmer.models import create_model
     from deftmer.preprocess.cache import load_clip_inputs
     from deftmer.train.trainer import fit_model
     from deftmer.utils.seed import seed_everything

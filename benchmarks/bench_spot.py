@@ -39,7 +39,7 @@ def ensure_long(root: Path, videos: int, minutes: float, seed: int):
 
 def train_recogniser(args, cfg):
     """The model that names each spotted interval, trained on every clip of an ordinary SynthME."""
-    from deftmer.model.api import create_model
+    from deftmer.models import create_model
     from deftmer.preprocess import load_clip_inputs
 
     ds = ensure_synthme(args.work / "synthme", args.str_subjects, args.str_clips, args.synth_seed)

@@ -7,6 +7,7 @@ YAML, applies ``section.key=value`` overrides and saves the resolved config besi
 from __future__ import annotations
 
 import difflib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +16,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from deftmer.baselines.config import BaselinesConfig
 from deftmer.data.config import DataConfig
-from deftmer.errors import ConfigError
+from deftmer.errors import CheckpointError, ConfigError
 from deftmer.eval.config import EvalConfig
+from deftmer.model.api import MODEL_CARD
 from deftmer.model.config import ModelConfig
 from deftmer.preprocess.config import PreprocessConfig
 from deftmer.spot.config import SpotConfig
 from deftmer.train.config import TrainConfig
 from deftmer.unimer.config import UnimerConfig
-from deftmer.utils.io import atomic_write_text
+from deftmer.utils.io import save_settings, settings_yaml
 
 
 class ExperimentConfig(BaseModel):
@@ -118,8 +120,23 @@ def validation_message(e: ValidationError, where: str = "") -> str:
 
 def config_yaml(cfg: ExperimentConfig) -> str:
     """The resolved config as the YAML saved beside outputs."""
-    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    return settings_yaml(cfg)
 
 
 def save_config(cfg: ExperimentConfig, path: str | Path) -> None:
-    atomic_write_text(path, config_yaml(cfg))
+    save_settings(cfg, path)
+
+
+def checkpoint_config(checkpoint: str | Path) -> ExperimentConfig:
+    """The experiment config a model folder was trained with (from its ``model.json``)."""
+    card_path = Path(checkpoint) / MODEL_CARD
+    if not card_path.is_file():
+        raise CheckpointError(f"{checkpoint} is not a deftmer model folder (no {MODEL_CARD}); "
+                              f"pass the folder that `deftmer train` wrote")
+    try:
+        card = json.loads(card_path.read_text())
+        return ExperimentConfig.model_validate(card.get("config") or {})
+    except ValueError as e:
+        first = str(e).splitlines()[0]
+        raise CheckpointError(f"{card_path} holds a config this deftmer version cannot read ({first}); "
+                              f"retrain the model with this version") from None

@@ -128,9 +128,11 @@ def run_demo(out: str | Path, settings: DemoSettings, base: ExperimentConfig | N
 def _explain_one(run_dir: Path, folds: list[str], samples, png: Path) -> tuple[Path | None, str | None]:
     """Explain the first clip of the first test subject with that fold's model (trained without
     that subject), so the figure shows a held-out prediction."""
-    from deftmer.eval.analyse import analyse_clip, checkpoint_config, explain_content
+    from deftmer.config import checkpoint_config
+    from deftmer.eval.analyse import analyse_clip, explain_content
     from deftmer.eval.figures import explain_figure, figure_to_png
-    from deftmer.model.api import MODEL_CARD, load_model
+    from deftmer.model.api import MODEL_CARD
+    from deftmer.models import load_model
     from deftmer.utils.io import atomic_write_bytes
 
     from deftmer.train.folds import fold_dir_name

@@ -9,7 +9,7 @@ from baseline_toy_data import make_clips, split_by_subject
 from deftmer.baselines.htnet import build_htnet, crop_centres, htnet_input
 from deftmer.config import load_config
 from deftmer.data.labels import MEGC3
-from deftmer.model.api import create_model, load_model
+from deftmer.models import create_model, load_model
 from deftmer.preprocess.records import PreparedSample
 
 SMALL = ["baselines.htnet.dim=16", "baselines.htnet.heads=2", "baselines.htnet.epochs=40",

@@ -27,7 +27,7 @@ def test_loso_over_cached_clips_beats_chance(name, tmp_path):
     assert metrics["model"] == name and metrics["n_folds"] == 4 and metrics["n_samples"] == len(clips)
     assert res.metrics.uf1 > 0.6, f"{name}: LOSO UF1 {res.metrics.uf1:.3f} (chance 0.33)"
     # every fold folder holds a loadable model of this kind
-    from deftmer.model.api import load_model
+    from deftmer.models import load_model
 
     fold_dirs = sorted((tmp_path / "run" / "folds").iterdir())
     assert len(fold_dirs) == 4 and load_model(fold_dirs[0]).name == name

@@ -13,7 +13,7 @@ from sklearn.metrics import f1_score
 from deftmer.config import load_config
 from deftmer.data.labels import MEGC3
 from deftmer.errors import CheckpointError
-from deftmer.model.api import create_model, list_models, load_model
+from deftmer.models import create_model, list_models, load_model
 
 BASELINES = ["mdmo-svm", "flow-cnn"]
 TEST_SUBJECTS = {"s04", "s05"}

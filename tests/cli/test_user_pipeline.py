@@ -34,7 +34,7 @@ def world(tmp_path_factory):
     from deftmer.data import load_dataset
     from deftmer.data.synthme import load_truth
     from deftmer.synth.generate import generate_synthme
-    from deftmer.model.api import create_model
+    from deftmer.models import create_model
     from deftmer.preprocess import load_clip_inputs, prepare_dataset
 
     base = tmp_path_factory.mktemp("user")

@@ -6,7 +6,7 @@ import pytest
 from model_toys import make_clips, tiny_config
 from deftmer.data.labels import MEGC3
 from deftmer.errors import CheckpointError
-from deftmer.model.api import create_model, load_model
+from deftmer.models import create_model, load_model
 from deftmer.model.deft import DeftModel
 from deftmer.train.trainer import fit_model
 from deftmer.data.sample import ActionUnit

@@ -29,7 +29,7 @@ def checkpoint(tmp_path_factory) -> tuple[Path, tuple[str, ...]]:
     from deftmer.config import ExperimentConfig
     from deftmer.data import load_dataset
     from deftmer.synth.generate import SynthOptions, generate_synthme
-    from deftmer.model.api import create_model
+    from deftmer.models import create_model
     from deftmer.preprocess import load_clip_inputs, prepare_dataset
 
     base = tmp_path_factory.mktemp("model")

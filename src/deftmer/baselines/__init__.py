@@ -1,9 +1,8 @@
 """Comparison models on the same cached inputs and LOSO folds as DEFT.
 
-Importing this package registers them with `deftmer.model.api.register_model`:
-``flow-cnn`` (STSTNet-style CNN on flow), ``htnet`` (HTNet), ``mdmo-svm`` (MDMO region features + linear SVM)
-and the DEFT ablations (``deft-no-llm``, ``deft-*-only``, ``deft-no-motion``). The modules
-import torch/sklearn lazily, so this import is cheap.
+Each module registers its models with `deftmer.model.api.register_model` when imported (what
+`deftmer.models` does on first use): ``flow-cnn`` (STSTNet-style CNN on flow), ``htnet``
+(HTNet), ``mdmo-svm`` (MDMO region features + linear SVM) and the DEFT ablations
+(``deft-no-llm``, ``deft-*-only``, ``deft-no-motion``, ``deft-motion-text``). Nothing is
+imported here, so reading `BaselinesConfig` stays cheap.
 """
-
-from deftmer.baselines import ablations, flow_cnn, htnet, mdmo_svm  # noqa: F401  (registration)

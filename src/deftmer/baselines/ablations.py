@@ -10,13 +10,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 from deftmer.data.labels import ClassSet
-from deftmer.model.api import MODEL_CARD, MERModel, register_model
-
-if TYPE_CHECKING:
-    from deftmer.config import ExperimentConfig
+from deftmer.model.api import MODEL_CARD, MERModel, RunConfig, register_model
+from deftmer.model.deft import DeftModel
 
 
 @dataclass(frozen=True)
@@ -41,19 +37,15 @@ ABLATIONS: tuple[Ablation, ...] = (
 )
 
 
-def ablation_config(cfg: "ExperimentConfig", ablation: Ablation) -> "ExperimentConfig":
+def ablation_config(cfg: RunConfig, ablation: Ablation) -> RunConfig:
     """A copy of ``cfg`` with the ablation's model flags set (the caller's config is untouched)."""
-    from deftmer.config import ExperimentConfig
-
     tree = cfg.model_dump()
     tree["model"].update(ablation.flags)
-    return ExperimentConfig.model_validate(tree)
+    return type(cfg).model_validate(tree)
 
 
 def _factory(ablation: Ablation):
-    def make(cfg: "ExperimentConfig", class_set: ClassSet) -> MERModel:
-        from deftmer.model.deft import DeftModel  # lazy: torch + transformers, and E's module
-
+    def make(cfg: RunConfig, class_set: ClassSet) -> MERModel:
         model = DeftModel(ablation_config(cfg, ablation), class_set)
         model.name = ablation.name
         return model
@@ -65,8 +57,6 @@ def _factory(ablation: Ablation):
 
 def _load_ablation(model_dir: Path) -> MERModel:
     """Load a saved ablation: a DEFT model folder whose card names the ablation."""
-    from deftmer.model.deft import DeftModel
-
     model = DeftModel.load(model_dir)
     model.name = json.loads((Path(model_dir) / MODEL_CARD).read_text())["model"]
     return model

@@ -5,17 +5,21 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from deftmer.data.labels import ClassSet, get_class_set
 from deftmer.errors import CheckpointError
-from deftmer.model.api import MODEL_CARD, Prediction
+from deftmer.baselines.config import BaselinesConfig
+from deftmer.model.api import MODEL_CARD, Prediction, SavedConfig
 from deftmer.preprocess.records import ClipInputs
 
-if TYPE_CHECKING:
-    from deftmer.config import ExperimentConfig
+
+class BaselineConfig(SavedConfig):
+    """A baseline's saved experiment config: the model layer's sections and ``baselines`` typed."""
+
+    baselines: BaselinesConfig = BaselinesConfig()
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:
@@ -60,15 +64,13 @@ def inverse_frequency_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
 class SavedCard:
     """A baseline's ``model.json`` read back: config, class set and the model's own extras."""
 
-    cfg: "ExperimentConfig"
+    cfg: BaselineConfig
     class_set: ClassSet
     extra: dict[str, Any]
 
 
 def read_card(model_dir: Path, expected_model: str) -> SavedCard:
     """Read and check ``model.json``; any mismatch is a one-line `CheckpointError`."""
-    from deftmer.config import ExperimentConfig  # lazy: deftmer.config imports this package's config
-
     path = Path(model_dir) / MODEL_CARD
     try:
         card = json.loads(path.read_text())
@@ -77,7 +79,7 @@ def read_card(model_dir: Path, expected_model: str) -> SavedCard:
     if card.get("model") != expected_model:
         raise CheckpointError(f"{path} holds model '{card.get('model')}', not '{expected_model}'; load it with load_model()")
     try:
-        cfg = ExperimentConfig.model_validate(card["config"])
+        cfg = BaselineConfig.model_validate(card["config"])
         class_set = get_class_set(card["class_set"])
     except Exception as e:  # noqa: BLE001 - any malformed card is the same user-facing problem
         raise CheckpointError(f"{path} has an invalid config or class set ({str(e).splitlines()[0]}); re-run training") from None

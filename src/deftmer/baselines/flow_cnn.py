@@ -23,14 +23,12 @@ from deftmer.baselines.common import (inverse_frequency_weights, read_card, soft
 from deftmer.baselines.config import FlowCnnConfig
 from deftmer.baselines.features import flow_image, mirror_flow_image
 from deftmer.data.labels import ClassSet
-from deftmer.model.api import Prediction, register_model, write_model_card
+from deftmer.model.api import Prediction, RunConfig, register_model, write_model_card
 from deftmer.preprocess.records import ClipInputs
 from deftmer.utils.io import atomic_write_with
 
 if TYPE_CHECKING:
     import torch
-
-    from deftmer.config import ExperimentConfig
 
 NAME = "flow-cnn"
 WEIGHTS = "model.safetensors"
@@ -91,7 +89,7 @@ class FlowCnnModel:
 
     name = NAME
 
-    def __init__(self, cfg: "ExperimentConfig", class_set: ClassSet) -> None:
+    def __init__(self, cfg: RunConfig, class_set: ClassSet) -> None:
         self.cfg = cfg
         self.class_set = class_set
         self.settings: FlowCnnConfig = cfg.baselines.flow_cnn
@@ -198,5 +196,5 @@ class FlowCnnModel:
 
 
 @register_model(NAME, "STSTNet-style shallow CNN on u, v, optical strain at 28x28", loader=FlowCnnModel.load)
-def create_flow_cnn(cfg: "ExperimentConfig", class_set: ClassSet) -> FlowCnnModel:
+def create_flow_cnn(cfg: RunConfig, class_set: ClassSet) -> FlowCnnModel:
     return FlowCnnModel(cfg, class_set)

@@ -25,7 +25,7 @@ from deftmer.baselines.common import (inverse_frequency_weights, read_card, soft
                                       training_labels)
 from deftmer.baselines.config import HTNetConfig
 from deftmer.data.labels import ClassSet
-from deftmer.model.api import Prediction, register_model, write_model_card
+from deftmer.model.api import Prediction, RunConfig, register_model, write_model_card
 from deftmer.preprocess.records import ClipInputs
 from deftmer.model.inputs import mirror_field, resize_field
 from deftmer.preprocess.records import PreparedSample
@@ -33,8 +33,6 @@ from deftmer.utils.io import atomic_write_with
 
 if TYPE_CHECKING:
     import torch
-
-    from deftmer.config import ExperimentConfig
 
 NAME = "htnet"
 WEIGHTS = "model.safetensors"
@@ -153,7 +151,7 @@ class HTNetModel:
 
     name = NAME
 
-    def __init__(self, cfg: "ExperimentConfig", class_set: ClassSet) -> None:
+    def __init__(self, cfg: RunConfig, class_set: ClassSet) -> None:
         self.cfg = cfg
         self.class_set = class_set
         self.settings: HTNetConfig = cfg.baselines.htnet
@@ -246,5 +244,5 @@ class HTNetModel:
 
 @register_model(NAME, "HTNet: eye and lip-corner crops of the 28x28 flow map, hierarchical transformer",
                 loader=HTNetModel.load)
-def create_htnet(cfg: "ExperimentConfig", class_set: ClassSet) -> HTNetModel:
+def create_htnet(cfg: RunConfig, class_set: ClassSet) -> HTNetModel:
     return HTNetModel(cfg, class_set)

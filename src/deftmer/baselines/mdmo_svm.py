@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 
@@ -24,13 +24,10 @@ from deftmer.baselines.common import (inverse_frequency_weights, read_card, soft
 from deftmer.baselines.config import MdmoSvmConfig
 from deftmer.baselines.features import mdmo_feature_dim, mdmo_features
 from deftmer.data.labels import ClassSet
-from deftmer.model.api import Prediction, register_model, write_model_card
+from deftmer.model.api import Prediction, RunConfig, register_model, write_model_card
 from deftmer.preprocess.records import ClipInputs
 from deftmer.facs import REGION_NAMES
 from deftmer.utils.io import atomic_write_with
-
-if TYPE_CHECKING:
-    from deftmer.config import ExperimentConfig
 
 NAME = "mdmo-svm"
 WEIGHTS = "svm.safetensors"
@@ -41,7 +38,7 @@ class MdmoSvmModel:
 
     name = NAME
 
-    def __init__(self, cfg: "ExperimentConfig", class_set: ClassSet) -> None:
+    def __init__(self, cfg: RunConfig, class_set: ClassSet) -> None:
         self.cfg = cfg
         self.class_set = class_set
         self.settings: MdmoSvmConfig = cfg.baselines.mdmo_svm
@@ -148,5 +145,5 @@ class MdmoSvmModel:
 
 
 @register_model(NAME, "MDMO-style main-direction region flow + linear SVM (scikit-learn)", loader=MdmoSvmModel.load)
-def create_mdmo_svm(cfg: "ExperimentConfig", class_set: ClassSet) -> MdmoSvmModel:
+def create_mdmo_svm(cfg: RunConfig, class_set: ClassSet) -> MdmoSvmModel:
     return MdmoSvmModel(cfg, class_set)

@@ -83,7 +83,7 @@ def check_data_cmd(
 @app.command("models")
 def models_cmd() -> None:
     """List the models `loso`, `train` and `demo` can run (DEFT, its ablations, baselines)."""
-    from deftmer.model.api import list_models
+    from deftmer.models import list_models
 
     t = Table(title="models")
     t.add_column("name")

@@ -31,7 +31,7 @@ def _stage_inputs(cfg: ExperimentConfig, cache: Path, config: Path | None, sets:
     """(config, dataset) after checking root, cache and model name up front; the config takes
     the preprocessing of the cache's preparation (see `with_cache_preparation`)."""
     from deftmer.cli.options import stage_dataset, with_cache_preparation
-    from deftmer.model.api import list_models
+    from deftmer.models import list_models
 
     if cfg.data.root is None:
         raise UserError("no dataset root given; pass --root PATH (or data.root in --config)")

@@ -141,7 +141,7 @@ def predict_long(input: Path, checkpoint: Path, fps: float | None, as_json: bool
     """
     from deftmer.cli.commands_user import _config_for, _print_analysis
     from deftmer.eval.spot_recognise import interval_json, recognise_intervals
-    from deftmer.model.api import load_model
+    from deftmer.models import load_model
     from deftmer.spot.source import open_source
     from deftmer.spot.spotter import spot_video
 
@@ -216,7 +216,7 @@ def spot_eval_cmd(
     if checkpoint is not None:
         from deftmer.cli.commands_user import _config_for
         from deftmer.eval.spot_recognise import label_recogniser
-        from deftmer.model.api import load_model
+        from deftmer.models import load_model
 
         model_cfg = _config_for(checkpoint, config, sets)
         recognise = label_recogniser(load_model(checkpoint), model_cfg)

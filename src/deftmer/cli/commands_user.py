@@ -21,7 +21,7 @@ def _checked_inputs(input: Path, checkpoint: Path, config: Path | None, sets: li
     """Check the cheap things first (checkpoint card, config, the clip's frames and faces),
     then load the model: a bad input is reported in seconds, not after the model has loaded."""
     from deftmer.eval.analyse import face_segment, read_user_clip
-    from deftmer.model.api import load_model
+    from deftmer.models import load_model
 
     cfg = _config_for(checkpoint, config, sets)
     clip = read_user_clip(input)
@@ -38,7 +38,7 @@ def _config_for(checkpoint: Path, config: Path | None, sets: list[str] | None):
     another answer (or being ignored).
     """
     from deftmer.config import ExperimentConfig, load_config
-    from deftmer.eval.analyse import checkpoint_config
+    from deftmer.config import checkpoint_config
 
     if not checkpoint.exists():
         raise UserError(f"checkpoint {checkpoint} does not exist; pass the --out folder of `deftmer train`")

@@ -14,10 +14,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from deftmer.config import ExperimentConfig
 from deftmer.data.sample import Sample
 from deftmer.errors import CheckpointError, UserError
-from deftmer.model.api import MODEL_CARD, MERModel, Prediction
+from deftmer.model.api import MODEL_CARD, MERModel, Prediction, RunConfig
 from deftmer.preprocess.records import ClipInputs
 from deftmer.preprocess.records import PreparedSample
 from deftmer.unimer.records import RegionMotionStats
@@ -61,21 +60,6 @@ class ClipAnalysis:
 
     def to_json(self) -> dict:
         return asdict(self)
-
-
-def checkpoint_config(checkpoint: str | Path) -> ExperimentConfig:
-    """The experiment config a model folder was trained with (from its ``model.json``)."""
-    card_path = Path(checkpoint) / MODEL_CARD
-    if not card_path.is_file():
-        raise CheckpointError(f"{checkpoint} is not a deftmer model folder (no {MODEL_CARD}); "
-                              f"pass the folder that `deftmer train` wrote")
-    try:
-        card = json.loads(card_path.read_text())
-        return ExperimentConfig.model_validate(card.get("config") or {})
-    except ValueError as e:
-        first = str(e).splitlines()[0]
-        raise CheckpointError(f"{card_path} holds a config this deftmer version cannot read ({first}); "
-                              f"retrain the model with this version") from None
 
 
 def read_clip(path: str | Path) -> tuple[list, float]:
@@ -166,7 +150,7 @@ def face_segment(clip: UserClip, name: str, onset: int | None = None, apex: int 
     return run
 
 
-def prepare_clip(frames: list, cfg: ExperimentConfig, sample_id: str, onset: int | None = None,
+def prepare_clip(frames: list, cfg: RunConfig, sample_id: str, onset: int | None = None,
                  apex: int | None = None) -> PreparedSample:
     """Face, alignment, onset/apex (spotted when not given) and flow for in-memory frames."""
     from deftmer.preprocess import prepare_frames
@@ -178,7 +162,7 @@ def prepare_clip(frames: list, cfg: ExperimentConfig, sample_id: str, onset: int
     return prepare_frames(frames, cfg.preprocess, sample_id=sample_id, onset=onset, apex=apex)
 
 
-def describe_motion(stats: list[RegionMotionStats], cfg: ExperimentConfig, top: int = 4) -> list[RegionMotion]:
+def describe_motion(stats: list[RegionMotionStats], cfg: RunConfig, top: int = 4) -> list[RegionMotion]:
     """The strongest moving regions, in the Uni-MER wording (read from measured flow only)."""
     from deftmer.unimer.describe import describe_region
     from deftmer.unimer.motion import ranked_regions
@@ -201,7 +185,7 @@ def clip_sample(sample_id: str, fps: float, prepared: PreparedSample) -> Sample:
                   apex=prepared.apex_index, fps=fps or None)
 
 
-def _prepare_faces(clip: UserClip, cfg: ExperimentConfig, path: Path, onset: int | None,
+def _prepare_faces(clip: UserClip, cfg: RunConfig, path: Path, onset: int | None,
                    apex: int | None) -> tuple[PreparedSample, tuple[int, int], str]:
     """`prepare_clip` on the run of face frames (indices stay those of the whole clip), and a
     note of what was chosen when the clip has frames without a face."""
@@ -217,7 +201,7 @@ def _prepare_faces(clip: UserClip, cfg: ExperimentConfig, path: Path, onset: int
     return prepared, (first, last), note
 
 
-def analyse_clip(path: str | Path, model: MERModel, cfg: ExperimentConfig, onset: int | None = None,
+def analyse_clip(path: str | Path, model: MERModel, cfg: RunConfig, onset: int | None = None,
                  apex: int | None = None, explain: bool = True,
                  clip: UserClip | None = None) -> tuple[ClipAnalysis, PreparedSample]:
     """Run the whole pipeline on one clip; returns the analysis and the prepared inputs (for figures).

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from deftmer.config import ExperimentConfig
 from deftmer.eval.analyse import MIN_FRAMES, ClipAnalysis, analyse_clip, user_clip
-from deftmer.model.api import MERModel
+from deftmer.model.api import MERModel, RunConfig
 from deftmer.spot.source import VideoSource
 from deftmer.spot.spotter import SpottedInterval
 
@@ -30,7 +29,7 @@ def interval_range(interval: SpottedInterval, n_frames: int) -> tuple[int, int]:
 
 
 def recognise_intervals(source: VideoSource, intervals: list[SpottedInterval], model: MERModel,
-                        cfg: ExperimentConfig, explain: bool = True) -> list[tuple[SpottedInterval, ClipAnalysis]]:
+                        cfg: RunConfig, explain: bool = True) -> list[tuple[SpottedInterval, ClipAnalysis]]:
     """(interval, its `ClipAnalysis`) per interval, with frame indices of the whole video."""
     ranges = [interval_range(i, source.n_frames) for i in intervals]
     out = []
@@ -52,7 +51,7 @@ def interval_json(analysis: ClipAnalysis, interval: SpottedInterval) -> dict:
             "spot_score": round(interval.score, 2)}
 
 
-def label_recogniser(model: MERModel, cfg: ExperimentConfig):
+def label_recogniser(model: MERModel, cfg: RunConfig):
     """A `deftmer.spot.evaluate` recogniser: the predicted class of each spotted interval."""
     def recognise(source: VideoSource, intervals: list[SpottedInterval]) -> list[str | None]:
         found = {id(i): a.label for i, a in recognise_intervals(source, intervals, model, cfg, explain=False)}

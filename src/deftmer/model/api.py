@@ -1,21 +1,58 @@
-"""The contract every model (DEFT and the baselines) fulfils, and the registry that builds them.
+"""The contract every model (DEFT and the baselines) fulfils, and the registry it joins.
 
 The LOSO runner, `predict`, `explain` and the benchmarks only talk to this interface, so a
-new baseline is one file with ``@register_model`` and one import line.
+new baseline is one file with ``@register_model`` and one import line. Building and loading a
+model by name (`create_model`, `load_model`) is `deftmer.models`, above every model.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import Any, Callable, Protocol
+
+from pydantic import BaseModel, ConfigDict
 
 from deftmer.data.labels import ClassSet
-from deftmer.errors import UserError
+from deftmer.model.config import ModelConfig
+from deftmer.preprocess.config import PreprocessConfig
 from deftmer.preprocess.records import ClipInputs
+from deftmer.unimer.config import UnimerConfig
+from deftmer.utils.io import atomic_write_json
 
-if TYPE_CHECKING:
-    from deftmer.config import ExperimentConfig
+
+class RunConfig(Protocol):
+    """The experiment config as a model sees it: `deftmer.config.ExperimentConfig` (composed
+    above every stage), or a `SavedConfig` read back from a model folder."""
+
+    seed: int
+    preprocess: PreprocessConfig
+    unimer: UnimerConfig
+    model: ModelConfig
+    train: Any          # deftmer.train.config.TrainConfig (a later stage)
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]: ...
+
+
+class SavedSection(BaseModel):
+    """A config section that the model layer does not own, kept as it was saved."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class SavedConfig(BaseModel):
+    """The experiment config in a model folder's card, read back by the model layer: the
+    sections a model is rebuilt from are typed and validated, every other one kept as saved,
+    so a model saved again writes the same config (``deftmer.config.checkpoint_config``
+    validates all of it)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    seed: int = 0
+    preprocess: PreprocessConfig = PreprocessConfig()
+    unimer: UnimerConfig = UnimerConfig()
+    model: ModelConfig = ModelConfig()
+    train: SavedSection = SavedSection()
 
 
 @dataclass
@@ -114,7 +151,7 @@ class PhasedModel(MERModel, Protocol):
     def load_trained_state(self, state: dict, where: str) -> None: ...
 
 
-ModelFactory = Callable[["ExperimentConfig", ClassSet], MERModel]
+ModelFactory = Callable[[RunConfig, ClassSet], MERModel]
 ModelLoader = Callable[[Path], MERModel]
 _MODELS: dict[str, tuple[ModelFactory, str]] = {}
 _LOADERS: dict[str, ModelLoader] = {}
@@ -141,54 +178,18 @@ def register_model(name: str, description: str, loader: ModelLoader | None = Non
     return deco
 
 
-def write_model_card(out_dir: Path, name: str, cfg: "ExperimentConfig", class_set: ClassSet, **extra: object) -> None:
-    """Write ``model.json`` (which model, class set, full config): what `load_model` dispatches on."""
-    from deftmer.utils.io import atomic_write_json
+def registered_models() -> dict[str, tuple[ModelFactory, str]]:
+    """Every registered model: name -> (factory, description)."""
+    return dict(_MODELS)
 
+
+def model_loader(name: str) -> ModelLoader | None:
+    """What rebuilds a saved model called ``name`` (None: no loader registered)."""
+    return _LOADERS.get(name)
+
+
+def write_model_card(out_dir: Path, name: str, cfg: RunConfig, class_set: ClassSet, **extra: object) -> None:
+    """Write ``model.json`` (which model, class set, full config): what `load_model` dispatches on."""
     card = {"model": name, "class_set": class_set.name, "classes": list(class_set.classes),
             "config": cfg.model_dump(mode="json"), **extra}
     atomic_write_json(Path(out_dir) / MODEL_CARD, card)
-
-
-def load_model(model_dir: str | Path) -> MERModel:
-    """Load any saved model folder (DEFT or a baseline) by the name in its ``model.json``."""
-    import json
-
-    from deftmer.errors import CheckpointError
-
-    d = Path(model_dir)
-    card_path = d / MODEL_CARD
-    if not card_path.is_file():
-        raise CheckpointError(f"{d} is not a deftmer model folder (no {MODEL_CARD}); pass the folder that `deftmer train` wrote")
-    try:
-        name = json.loads(card_path.read_text())["model"]
-    except (ValueError, KeyError):
-        raise CheckpointError(f"{card_path} is unreadable or has no 'model' key; re-run training") from None
-    _import_all()
-    if name not in _LOADERS:
-        raise CheckpointError(f"{card_path} names model '{name}', which this deftmer version cannot load")
-    return _LOADERS[name](d)
-
-
-def list_models() -> dict[str, str]:
-    _import_all()
-    return {k: v[1] for k, v in sorted(_MODELS.items())}
-
-
-def create_model(name: str, cfg: "ExperimentConfig", class_set: ClassSet) -> MERModel:
-    _import_all()
-    if name not in _MODELS:
-        raise UserError(f"unknown model '{name}'; known models: {', '.join(sorted(_MODELS))}")
-    return _MODELS[name][0](cfg, class_set)
-
-
-def _import_all() -> None:
-    """Import the modules that register models (kept lazy: torch/transformers are heavy)."""
-    import importlib
-
-    for mod in ("deftmer.model.deft", "deftmer.baselines"):
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:  # a module not written yet must not hide the others
-            if e.name != mod:
-                raise

@@ -27,7 +27,8 @@ from torch import nn
 
 from deftmer.data.labels import ClassSet, get_class_set
 from deftmer.errors import CheckpointError, UserError
-from deftmer.model.api import MODEL_CARD, Prediction, TrainingPhase, register_model, write_model_card
+from deftmer.model.api import (MODEL_CARD, Prediction, RunConfig, SavedConfig, TrainingPhase, register_model,
+                               write_model_card)
 from deftmer.model.deft_training import training_phases
 from deftmer.preprocess.records import ClipInputs
 from deftmer.model.experts import (EXPERTS, DynamicTextureExpert, FrozenBackbone, MotionSemanticsExpert,
@@ -150,7 +151,7 @@ class DeftModel:
 
     name = "deft"
 
-    def __init__(self, cfg, class_set: ClassSet, experts: list[str] | None = None) -> None:
+    def __init__(self, cfg: RunConfig, class_set: ClassSet, experts: list[str] | None = None) -> None:
         self.cfg = cfg
         self.class_set = class_set
         self.experts: list[str] | None = experts
@@ -443,12 +444,10 @@ class DeftModel:
     def load(cls, model_dir: Path) -> "DeftModel":
         from safetensors.torch import load_file
 
-        from deftmer.config import ExperimentConfig
-
         d = Path(model_dir)
         try:
             card = json.loads((d / MODEL_CARD).read_text())
-            cfg = ExperimentConfig.model_validate(card["config"])
+            cfg = SavedConfig.model_validate(card["config"])
         except (OSError, ValueError, KeyError) as e:
             raise CheckpointError(f"{d / MODEL_CARD} is unreadable or not a deft model card ({e}); re-run training") from None
         if not (d / WEIGHTS).is_file():
@@ -474,5 +473,5 @@ def _first_section(text: str) -> str:
 
 
 @register_model("deft", "DEFT-LLM: structure/dynamic/motion experts, projectors, LLM + LoRA", loader=DeftModel.load)
-def create_deft(cfg, class_set: ClassSet) -> DeftModel:
+def create_deft(cfg: RunConfig, class_set: ClassSet) -> DeftModel:
     return DeftModel(cfg, class_set)

@@ -13,14 +13,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deftmer.config import ExperimentConfig, save_config
 from deftmer.data.dataset import MEDataset
 from deftmer.errors import CheckpointError, UserError
-from deftmer.model.api import create_model
+from deftmer.model.api import RunConfig
+from deftmer.models import create_model
 from deftmer.train import loso
 from deftmer.train.trainer import fit_model
 from deftmer.utils.console import logger, make_progress
-from deftmer.utils.io import atomic_write_json, read_json
+from deftmer.utils.io import atomic_write_json, read_json, save_settings
 from deftmer.utils.seed import seed_everything
 
 TRAINED = "training.json"
@@ -40,7 +40,7 @@ class TrainSummary:
     train_stats: dict[str, Any] = field(default_factory=dict)
 
 
-def train_final_model(cfg: ExperimentConfig, dataset: MEDataset, cache_dir: Path, out_dir: Path,
+def train_final_model(cfg: RunConfig, dataset: MEDataset, cache_dir: Path, out_dir: Path,
                       model_name: str = "deft", resume: bool = False, progress: bool = True) -> TrainSummary:
     """Fit ``model_name`` on all labelled samples of ``dataset`` and save it to ``out_dir``."""
     out_dir = Path(out_dir)
@@ -71,7 +71,7 @@ def train_final_model(cfg: ExperimentConfig, dataset: MEDataset, cache_dir: Path
         stats = fit_model(model, clips, on_step, checkpoint, train_cfg=cfg.train)
     fit_s = time.perf_counter() - t0
     model.save(out_dir)
-    save_config(cfg, out_dir / "config.yaml")
+    save_settings(cfg, out_dir / "config.yaml")
     summary = TrainSummary(model=model_name, dataset=dataset.name, class_set=dataset.class_set.name,
                            n_train=len(clips), subjects=sorted({c.sample.subject for c in clips}),
                            fit_s=round(fit_s, 3), resumed=resumed, train_stats=loso.to_jsonable(stats))

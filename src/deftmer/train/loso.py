@@ -32,21 +32,21 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
-from deftmer.config import ExperimentConfig, save_config
 from deftmer.data.dataset import MEDataset
 from deftmer.data.labels import ClassSet
 from deftmer.data.sample import Sample
 from deftmer.errors import CheckpointError, UserError
 from deftmer.eval.metrics import MetricsReport, compute_metrics
 from deftmer.eval.predictions import read_predictions
-from deftmer.model.api import Prediction, create_model, registering_module
+from deftmer.model.api import Prediction, registering_module, RunConfig
+from deftmer.models import create_model
 from deftmer.preprocess.records import ClipInputs
 from deftmer.train.folds import Fold, check_no_leak, fold_dir_name, fold_seed, make_folds, select_folds
 from deftmer.train.trainer import fit_model
 from deftmer.train.runfiles import (DONE, PREDICTIONS, REMERGE, RUN_CARD, any_fold_done, check_pooled_counts,
                                     claim_folds, read_descriptions, read_done, read_run_card)
 from deftmer.utils.console import logger, make_progress
-from deftmer.utils.io import atomic_write_json, atomic_write_text, read_json, remove_stale_tmp
+from deftmer.utils.io import atomic_write_json, atomic_write_text, read_json, remove_stale_tmp, save_settings
 from deftmer.utils.locks import folder_lock
 from deftmer.utils.seed import seed_everything
 
@@ -79,14 +79,14 @@ class LosoResult:
     missing_folds: list[str]
 
 
-def load_fold_clips(samples: Sequence[Sample], cache_dir: Path, cfg: ExperimentConfig) -> list[ClipInputs]:
+def load_fold_clips(samples: Sequence[Sample], cache_dir: Path, cfg: RunConfig) -> list[ClipInputs]:
     """Cached model inputs of ``samples`` (the preprocessing cache)."""
     from deftmer.preprocess.cache import load_clip_inputs
 
     return load_clip_inputs(list(samples), cache_dir, cfg.preprocess)
 
 
-def _identity(cfg: ExperimentConfig, model_name: str, dataset: MEDataset, protocol: str) -> dict[str, Any]:
+def _identity(cfg: RunConfig, model_name: str, dataset: MEDataset, protocol: str) -> dict[str, Any]:
     """What must not change between the jobs of one run folder (which folds run may)."""
     conf = cfg.model_dump(mode="json")
     conf["eval"].pop("folds", None)
@@ -132,7 +132,7 @@ def _aus_cell(sample: Sample) -> str:
     return "+".join(f"{a.side or ''}AU{a.number}{'?' if a.alternative else ''}" for a in sample.aus)
 
 
-def _claim_support(text: str, clip: ClipInputs, cfg: ExperimentConfig) -> float | None:
+def _claim_support(text: str, clip: ClipInputs, cfg: RunConfig) -> float | None:
     """Share of the answer's motion claims that the clip's flow supports: the Uni-MER dual
     constraint applied to the model's own words."""
     from deftmer.unimer.answer import claim_support
@@ -151,7 +151,7 @@ def _named_aus(p: Prediction, class_set: ClassSet) -> list[str]:
 
 
 def _prediction_rows(fold: Fold, clips: list[ClipInputs], preds: list[Prediction], class_set: ClassSet,
-                     cfg: ExperimentConfig) -> tuple[pd.DataFrame, list[dict]]:
+                     cfg: RunConfig) -> tuple[pd.DataFrame, list[dict]]:
     classes = class_set.classes
     by_id = {p.sample_id: p for p in preds}
     if len(preds) != len(clips) or set(by_id) != {c.id for c in clips}:
@@ -180,7 +180,7 @@ def to_jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
 
 
-def run_fold(fold: Fold, clips: dict[str, ClipInputs], cfg: ExperimentConfig, class_set: ClassSet,
+def run_fold(fold: Fold, clips: dict[str, ClipInputs], cfg: RunConfig, class_set: ClassSet,
              model_name: str, fold_dir: Path, progress: Callable[[str, int, int], None] | None = None,
              checkpoint_dir: Path | None = None, process: int = 0) -> FoldRecord:
     """Train on the fold's training subjects, predict its test subject, write the fold folder.
@@ -269,7 +269,7 @@ def merge_run(run_dir: Path, write: bool = True) -> MetricsReport:
     return metrics
 
 
-def run_loso(cfg: ExperimentConfig, dataset: MEDataset, cache_dir: Path, run_dir: Path, model_name: str = "deft",
+def run_loso(cfg: RunConfig, dataset: MEDataset, cache_dir: Path, run_dir: Path, model_name: str = "deft",
              folds: list[str] | None = None, protocol: str = "loso", resume: bool = True,
              progress: bool = True) -> LosoResult:
     """Run (or resume) the folds of ``dataset`` under ``protocol`` and merge all done folds.
@@ -294,7 +294,7 @@ def run_loso(cfg: ExperimentConfig, dataset: MEDataset, cache_dir: Path, run_dir
             _check_run_card(run_dir, identity)
             atomic_write_json(run_dir / RUN_CARD, {**identity, "folds": [f.name for f in all_folds]})
             # the run's config, not this job's: which folds a job ran is not part of it
-            save_config(cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"folds": None})}, deep=True),
+            save_settings(cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"folds": None})}, deep=True),
                         run_dir / "config.yaml")
     barrier()
 
@@ -346,7 +346,7 @@ def set_threads(n: int) -> None:
         os.environ[var] = str(n)
 
 
-def _run_folds(todo: list[Fold], cfg: ExperimentConfig, samples: list[Sample], class_set: ClassSet, model_name: str,
+def _run_folds(todo: list[Fold], cfg: RunConfig, samples: list[Sample], class_set: ClassSet, model_name: str,
                cache_dir: Path, run_dir: Path, resume: bool, protocol: str, progress: bool = True,
                label: str = "", process: int = 0) -> None:
     """Run ``todo`` one after the other in this process, with a progress bar per fold step."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
+import yaml
 
 from deftmer.errors import UserError
 
@@ -116,6 +117,16 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def settings_yaml(settings: Any) -> str:
+    """A pydantic settings object (a config, or one section of it) as the YAML saved beside outputs."""
+    return yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False)
+
+
+def save_settings(settings: Any, path: str | Path) -> None:
+    """Write `settings_yaml` atomically (the ``config.yaml`` beside every output)."""
+    atomic_write_text(path, settings_yaml(settings))
 
 
 def write_text_if_changed(path: str | Path, text: str) -> bool:
