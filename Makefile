@@ -6,7 +6,7 @@ STAMP := $(VENV)/.deftmer-installed
 DEMO_OUT ?= demo_out
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast install clean
+.PHONY: demo lint test test-fast install clean
 
 $(STAMP): pyproject.toml requirements-nodeps.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,10 +20,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/deftmer demo --out $(DEMO_OUT)
 
-test: $(STAMP)
+# The layers contract (pyproject [tool.importlinter]) and ruff run before the tests.
+lint: $(STAMP)
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check src tests benchmarks
+
+test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP)
+test-fast: lint
 	$(PY) -m pytest -m "not slow"
 
 clean:

@@ -15,8 +15,17 @@ import platform
 import time
 from pathlib import Path
 
-from bench_setup import (ALL_MODELS, ensure_synthme, experiment_config, open_dataset, parse_list, prepare,
-                         run_model_loso, run_script, show_table)
+from bench_setup import (
+    ALL_MODELS,
+    ensure_synthme,
+    experiment_config,
+    open_dataset,
+    parse_list,
+    prepare,
+    run_model_loso,
+    run_script,
+    show_table,
+)
 
 
 def main(argv: list[str] | None = None) -> None:

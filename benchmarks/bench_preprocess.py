@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from deftmer.data import load_dataset
-from deftmer.synth.generate import generate_synthme
 from deftmer.preprocess import PreprocessConfig, prepare_dataset, prepare_sample
 from deftmer.preprocess.cache import encode_npz, from_arrays, to_arrays
 from deftmer.preprocess.pipeline import STAGES
 from deftmer.preprocess.runner import start_pool
+from deftmer.synth.generate import generate_synthme
 
 
 def peak_rss_mb() -> float:

@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 from bench_setup import experiment_config, parse_list, prepare, run_script, show_table
-
 from deftmer.errors import UserError
 
 MODELS = ("deft", "deft-no-llm", "deft-motion-text", "deft-motion-only", "deft-structure-only", "htnet",

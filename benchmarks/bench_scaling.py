@@ -14,8 +14,7 @@ import argparse
 import math
 from pathlib import Path
 
-from bench_setup import (ensure_synthme, experiment_config, parse_list, prepare, run_model_loso, run_script,
-                         show_table)
+from bench_setup import ensure_synthme, experiment_config, parse_list, prepare, run_model_loso, run_script, show_table
 
 
 def main(argv: list[str] | None = None) -> None:

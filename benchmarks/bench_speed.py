@@ -15,8 +15,19 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_setup import (ALL_MODELS, REFERENCE, ensure_synthme, experiment_config, in_child, parse_list,
-                         peak_rss_mb, prepare, run_script, show_table)
+
+from bench_setup import (
+    ALL_MODELS,
+    REFERENCE,
+    ensure_synthme,
+    experiment_config,
+    in_child,
+    parse_list,
+    peak_rss_mb,
+    prepare,
+    run_script,
+    show_table,
+)
 
 
 def time_preprocess(root: str, cache: str, sets: list[str], flow: str, limit: int) -> dict:
@@ -136,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
         if "error" in r:
             rows.append([m] + ["-"] * 9 + [r["error"]])
             continue
-        ratio = (lambda k: r[k] / ref[k] if ref.get(k) else float("nan"))
+        ratio = (lambda k, r=r: r[k] / ref[k] if ref.get(k) else float("nan"))
         rows.append([m, r["n_train"], round(r["fit_s"], 2), r["train_clips_per_s"], r["p50_ms"], r["p95_ms"],
                      r["explain_p50_ms"], round(r["peak_mb"]), ratio("fit_s"), ratio("p50_ms"), ratio("peak_mb")])
     show_table(f"Training and inference speed ({size}, fit on all subjects but one)",

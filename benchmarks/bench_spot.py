@@ -71,12 +71,11 @@ def outcome_rows(data, ev) -> tuple[list[list], list[str]]:
 def spot_real(path: str, fps: float | None, figure: Path | None, sets: list[str]) -> dict:
     """Spot one real video (in a child process, so its peak memory is its own)."""
     from deftmer.eval.figures import figure_to_png
+    from deftmer.preprocess.face import get_landmarker
     from deftmer.spot.figure import spot_figure
     from deftmer.spot.source import open_source
     from deftmer.spot.spotter import spot_video
     from deftmer.utils.io import atomic_write_bytes
-
-    from deftmer.preprocess.face import get_landmarker
 
     cfg = experiment_config(None, sets)
     source = open_source(path, fps)

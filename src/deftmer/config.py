@@ -57,30 +57,56 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     (values parsed as YAML)."""
     tree: dict[str, Any] = base.model_dump(mode="json") if base is not None else {}
     if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file {p} not found; pass an existing YAML file to --config")
-        try:
-            tree = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"config file {p} is not valid YAML{_yaml_where(e)}") from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"config file {p} is not a text file; pass a YAML file to --config") from None
-        if not isinstance(tree, dict):
-            raise ConfigError(f"config file {p} must hold a mapping at the top level")
+        tree = _read_yaml(Path(path))
     for ov in overrides or []:
-        if "=" not in ov:
-            raise ConfigError(f"override '{ov}' must look like section.key=value (e.g. model.lora_rank=16)")
-        k, v = ov.split("=", 1)
-        try:
-            value = yaml.safe_load(v)
-        except yaml.YAMLError as e:
-            raise ConfigError(f"--set {ov}: the value is not valid YAML{_yaml_where(e)}; quote it") from None
-        _set_dotted(tree, k.strip().lstrip("-"), value)
+        key, value = parse_override(ov)
+        _set_dotted(tree, key, value)
+    return _validate(tree, f" in {path}" if path else "")
+
+
+def parse_override(ov: str) -> tuple[str, Any]:
+    """``section.key=value`` (``--set``) -> (dotted key, value parsed as YAML)."""
+    if "=" not in ov:
+        raise ConfigError(f"override '{ov}' must look like section.key=value (e.g. model.lora_rank=16)")
+    k, v = ov.split("=", 1)
+    try:
+        value = yaml.safe_load(v)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--set {ov}: the value is not valid YAML{_yaml_where(e)}; quote it") from None
+    return k.strip().lstrip("-"), value
+
+
+def override_config(cfg: ExperimentConfig, values: dict[str, Any], source: str = "config:") -> ExperimentConfig:
+    """A copy of ``cfg`` with ``{"section.key": value}`` set (values as given, not parsed), validated;
+    an invalid value is a one-line `ConfigError` that starts with ``source`` (e.g. "option for")."""
+    tree = cfg.model_dump()
+    for key, value in values.items():
+        _set_dotted(tree, key, value)
     try:
         return ExperimentConfig.model_validate(tree)
     except ValidationError as e:
-        raise ConfigError(validation_message(e, f" in {path}" if path else "")) from None
+        raise ConfigError(validation_message(e).replace("config: ", f"{source} ", 1)) from None
+
+
+def _read_yaml(p: Path) -> dict[str, Any]:
+    if not p.is_file():
+        raise ConfigError(f"config file {p} not found; pass an existing YAML file to --config")
+    try:
+        tree = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {p} is not valid YAML{_yaml_where(e)}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {p} is not a text file; pass a YAML file to --config") from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"config file {p} must hold a mapping at the top level")
+    return tree
+
+
+def _validate(tree: dict[str, Any], where: str) -> ExperimentConfig:
+    try:
+        return ExperimentConfig.model_validate(tree)
+    except ValidationError as e:
+        raise ConfigError(validation_message(e, where)) from None
 
 
 def _yaml_where(e: yaml.YAMLError) -> str:

@@ -12,9 +12,23 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from deftmer.config import ExperimentConfig, save_config
+from deftmer.config import ExperimentConfig, checkpoint_config, save_config
+from deftmer.data import load_dataset
+from deftmer.data.check import summarise
 from deftmer.errors import UserError
+from deftmer.eval.analyse import analyse_clip, explain_content
+from deftmer.eval.figures import explain_figure, figure_to_png
+from deftmer.eval.report import write_report
+from deftmer.model.api import MODEL_CARD
+from deftmer.models import load_model
+from deftmer.preprocess import load_clip_inputs, prepare_dataset
+from deftmer.synth.generate import generate_synthme
+from deftmer.train.folds import fold_dir_name
+from deftmer.train.loso import run_loso
+from deftmer.unimer.builder import analyse_clips, records_from_analyses, write_jsonl
+from deftmer.unimer.card import build_card, write_card
 from deftmer.utils.console import logger
+from deftmer.utils.io import atomic_write_bytes
 
 
 @dataclass
@@ -57,14 +71,6 @@ def demo_config(settings: DemoSettings, base: ExperimentConfig | None = None) ->
 def run_demo(out: str | Path, settings: DemoSettings, base: ExperimentConfig | None = None,
              progress: bool = True) -> DemoResult:
     """Run (or resume) every step of the demo into ``out``."""
-    from deftmer.data import load_dataset
-    from deftmer.data.check import summarise
-    from deftmer.synth.generate import generate_synthme
-    from deftmer.eval.report import write_report
-    from deftmer.preprocess import load_clip_inputs, prepare_dataset
-    from deftmer.train.loso import run_loso
-    from deftmer.unimer.builder import analyse_clips, records_from_analyses, write_jsonl
-    from deftmer.unimer.card import build_card, write_card
 
     if settings.subjects < 2:
         raise UserError("--subjects must be at least 2 (LOSO needs a subject to train on and one to test)")
@@ -128,14 +134,7 @@ def run_demo(out: str | Path, settings: DemoSettings, base: ExperimentConfig | N
 def _explain_one(run_dir: Path, folds: list[str], samples, png: Path) -> tuple[Path | None, str | None]:
     """Explain the first clip of the first test subject with that fold's model (trained without
     that subject), so the figure shows a held-out prediction."""
-    from deftmer.config import checkpoint_config
-    from deftmer.eval.analyse import analyse_clip, explain_content
-    from deftmer.eval.figures import explain_figure, figure_to_png
-    from deftmer.model.api import MODEL_CARD
-    from deftmer.models import load_model
-    from deftmer.utils.io import atomic_write_bytes
 
-    from deftmer.train.folds import fold_dir_name
 
     fold = folds[0]
     model_dir = run_dir / "folds" / fold_dir_name(fold)

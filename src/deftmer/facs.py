@@ -14,8 +14,9 @@ subject's LEFT side and mirrored in x for the right side.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Literal
+from typing import Literal
 
 Side = Literal["L", "R"]
 

@@ -14,8 +14,7 @@ from pathlib import Path
 
 from deftmer.data.labels import ClassSet
 from deftmer.errors import CheckpointError, UserError
-from deftmer.model.api import (MODEL_CARD, MERModel, RunConfig, model_loader, registered_models,
-                               registering_module)
+from deftmer.model.api import MODEL_CARD, MERModel, RunConfig, model_loader, registered_models, registering_module
 
 __all__ = ["create_model", "list_models", "load_model", "registering_module"]
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from deftmer.data.sample import Sample
-from deftmer.preprocess.records import ClipInputs
-from deftmer.preprocess.records import PreparedSample
 from deftmer.facs import REGION_INDEX, REGION_NAMES
+from deftmer.preprocess.records import ClipInputs, PreparedSample
 
 SIZE = 40
 CLASSES = ("negative", "positive", "surprise")

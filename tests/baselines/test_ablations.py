@@ -27,8 +27,8 @@ def test_each_ablation_switches_exactly_its_flags_on_a_copy():
 
 
 def test_ablation_builds_a_deft_model_with_its_flags():
-    from deftmer.model import deft
     from deftmer.data.labels import MEGC3
+    from deftmer.model import deft
     from deftmer.models import create_model
 
     model = create_model("deft-motion-only", load_config(None, ["model.llm=tiny"]), MEGC3)
@@ -38,8 +38,8 @@ def test_ablation_builds_a_deft_model_with_its_flags():
 
 
 def test_saved_ablation_loads_back_under_its_own_name(tmp_path):
-    from deftmer.model import deft
     from deftmer.data.labels import MEGC3
+    from deftmer.model import deft
     from deftmer.models import create_model, load_model
 
     model = create_model("deft-no-llm", load_config(None, ["model.llm=tiny"]), MEGC3)

@@ -6,10 +6,15 @@ import numpy as np
 from baseline_toy_data import SIZE, grid_masks
 
 from deftmer.baselines.config import MdmoSvmConfig
-from deftmer.baselines.features import (flow_image, mdmo_feature_dim, mdmo_features, mirror_flow_image,
-                                        region_main_direction)
-from deftmer.preprocess.records import PreparedSample
+from deftmer.baselines.features import (
+    flow_image,
+    mdmo_feature_dim,
+    mdmo_features,
+    mirror_flow_image,
+    region_main_direction,
+)
 from deftmer.facs import REGION_NAMES
+from deftmer.preprocess.records import PreparedSample
 
 
 def _prepared(flow: np.ndarray, strain: np.ndarray | None = None) -> PreparedSample:

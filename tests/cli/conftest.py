@@ -7,8 +7,9 @@ import os
 import shutil
 import stat
 import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Callable, ContextManager, Iterator
 
 import pytest
 
@@ -41,6 +42,6 @@ def _read_only(path: Path) -> Iterator[None]:
 
 
 @pytest.fixture()
-def read_only() -> Callable[[Path], ContextManager[None]]:
+def read_only() -> Callable[[Path], AbstractContextManager[None]]:
     """``with read_only(folder): ...`` makes ``folder`` unwritable for the block."""
     return _read_only

@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -42,8 +41,8 @@ def deftmer(args: list[str], interrupt_at: str | None = None) -> subprocess.Comp
 def prepared(tmp_path_factory):
     from deftmer.config import ExperimentConfig
     from deftmer.data import load_dataset
-    from deftmer.synth.generate import generate_synthme
     from deftmer.preprocess import prepare_dataset
+    from deftmer.synth.generate import generate_synthme
 
     base = tmp_path_factory.mktemp("interrupt")
     generate_synthme(base / "synthme", subjects=3, clips_per_subject=3, seed=0, progress=False)

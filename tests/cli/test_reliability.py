@@ -108,7 +108,7 @@ def edit_sheet(root: Path, edit) -> None:
 def break_annotations(root: Path) -> set[str]:
     """One clip per excluding rule; returns the ids that must reach no stage."""
     def edit(rows, h):
-        on, off, name = h["OnsetFrame"], h["OffsetFrame"], h["Filename"]
+        on, off, _name = h["OnsetFrame"], h["OffsetFrame"], h["Filename"]
         rows[0][on], rows[0][off] = rows[0][off], rows[0][on]          # sub01 EP01: onset after offset
         rows.append(list(rows[3]))                                       # sub02 EP01 twice
         return rows

@@ -33,9 +33,9 @@ def deftmer(*args: str) -> subprocess.CompletedProcess:
 def world(tmp_path_factory):
     from deftmer.data import load_dataset
     from deftmer.data.synthme import load_truth
-    from deftmer.synth.generate import generate_synthme
     from deftmer.models import create_model
     from deftmer.preprocess import load_clip_inputs, prepare_dataset
+    from deftmer.synth.generate import generate_synthme
 
     base = tmp_path_factory.mktemp("user")
     root = base / "synthme"

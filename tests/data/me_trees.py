@@ -6,8 +6,9 @@ and column names (including CASME II's unnamed blank columns); frames are 8x8 im
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -113,7 +114,7 @@ def make_flowpack(root: Path, rows: list[tuple[str, str, str, int, str]], skip_f
     """rows: (dataset, sub, filename_o, label code, imagename) as in the HTNet release."""
     lines = [FLOWPACK_HEADER] + [f"{d},{s},{f},{lab},,{img}," for d, s, f, lab, img in rows]
     (root / "combined_3_class2_for_optical_flow.csv").write_text("\n".join(lines) + "\n")
-    for d, s, f, lab, img in rows:
+    for _d, s, f, _lab, img in rows:
         if f"{s}_{f}" not in skip_flow:
             write_image(root / "datasets" / "STSNet_whole_norm_u_v_os" / f"{s}_{f} .png", size=28)
         write_image(root / "datasets" / "combined_datasets_whole" / img, size=224)

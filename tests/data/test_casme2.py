@@ -1,12 +1,12 @@
 """CASME II: subject spellings, '/' apex, raw and cropped frames, columns by name, problems by rule."""
 
 import pytest
+from me_trees import make_casme2, write_xlsx
 
 from deftmer.data import load_dataset
 from deftmer.data.casme2 import load_casme2
 from deftmer.data.sample import ActionUnit as AU
 from deftmer.errors import DataLayoutError, UserError
-from me_trees import CASME2_HEADER, make_casme2, write_xlsx
 
 ROWS = [
     # Subject, Filename, blank, Onset, Apex, Offset, blank, AUs, Emotion

@@ -1,8 +1,9 @@
 """CAS(ME)^3 part A: sheet 'label', repeated (Subject, Filename) -> one clip each, segment frames."""
 
+from me_trees import CASME3_HEADER, make_casme3
+
 from deftmer.data import load_dataset
 from deftmer.data.sample import ActionUnit as AU
-from me_trees import CASME3_HEADER, make_casme3
 
 ROWS = [
     # Subject, Filename, Onset, Apex, Offset, AU, Objective class, emotion

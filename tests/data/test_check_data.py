@@ -1,11 +1,11 @@
 """`deftmer check-data`: counts and problems printed, exit codes for usable / unusable / unreadable."""
 
 import pytest
+from me_trees import make_casme2
 
 from deftmer.cli import main
 from deftmer.data import load_dataset
 from deftmer.data.check import summarise
-from me_trees import make_casme2
 
 ROWS = [
     [1, "EP02_01f", None, 1, 3, 5, None, "12", "happiness"],

@@ -2,10 +2,10 @@
 
 import cv2
 import pytest
+from me_trees import make_casme2, make_flowpack, make_samm, make_smic
 
 from deftmer.data import load_dataset
 from deftmer.errors import DataLayoutError
-from me_trees import make_casme2, make_flowpack, make_samm, make_smic
 
 
 @pytest.fixture()

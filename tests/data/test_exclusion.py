@@ -8,13 +8,13 @@ clip whose frames are not on disk at all.
 from __future__ import annotations
 
 import pytest
+from me_trees import make_casme2, make_samm
+from test_check_data import run  # noqa: E402  (check-data through main(), exit code and output)
 
 from deftmer.data import load_dataset
 from deftmer.data.au_parse import parse_aus
 from deftmer.data.check import summarise
 from deftmer.data.sample import ActionUnit as AU
-from me_trees import make_casme2, make_samm
-from test_check_data import run  # noqa: E402  (check-data through main(), exit code and output)
 
 GOOD = [
     [1, "EP01_01", None, 1, 3, 6, None, "12", "happiness"],

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from me_trees import SAMM_HEADER, SAMM_PREAMBLE, write_frames, write_xlsx
 
 from deftmer.data.longvideo import list_long_datasets, load_long_videos
 from deftmer.data.sample import ActionUnit as AU
 from deftmer.errors import UserError
-from me_trees import SAMM_HEADER, SAMM_PREAMBLE, write_frames, write_xlsx
 
 # --- CAS(ME)^2: header-less coding sheet, naming-rule sheets, rawpic/s15/15_0101name/img1.jpg ---------
 

@@ -1,12 +1,12 @@
 """SAMM: preamble rows, sheet MICRO_ONLY, subject zero padding, apex outside interval, AU alternatives."""
 
 import pytest
+from me_trees import SAMM_HEADER, make_samm, write_xlsx
 
 from deftmer.data import load_dataset
 from deftmer.data.samm import load_samm
 from deftmer.data.sample import ActionUnit as AU
 from deftmer.errors import DataLayoutError
-from me_trees import SAMM_HEADER, make_samm, write_xlsx
 
 ROWS = [
     # Subject, Filename, Inducement, Onset, Apex, Offset, Duration, Micro, AUs, Emotion, Objective, Notes

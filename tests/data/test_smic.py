@@ -1,10 +1,10 @@
 """SMIC-HS: the folder tree is the annotation; no apex; non-micro folders ignored."""
 
 import pytest
+from me_trees import make_smic
 
 from deftmer.data import load_dataset
 from deftmer.errors import DataLayoutError
-from me_trees import make_smic
 
 CLIPS = {
     ("s1", "positive", "s1_po_01"): range(22364, 22380),

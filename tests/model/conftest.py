@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from deftmer.preprocess.records import ClipInputs
+
 sys.path.insert(0, str(Path(__file__).parent))
 from model_toys import make_clips  # noqa: E402
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from deftmer.config import ExperimentConfig
 from deftmer.data.labels import MEGC3
 from deftmer.data.sample import ActionUnit, Sample
-from deftmer.preprocess.records import ClipInputs
-from deftmer.preprocess.records import PreparedSample
 from deftmer.facs import REGION_INDEX, REGION_NAMES
+from deftmer.preprocess.records import ClipInputs, PreparedSample
 
 # class -> (region, (u, v), AU): positive pulls the lip corners up, surprise raises the brows,
 # negative lowers the inner brows.

@@ -2,14 +2,14 @@ import json
 
 import numpy as np
 import pytest
-
 from model_toys import make_clips, tiny_config
+
 from deftmer.data.labels import MEGC3
-from deftmer.errors import CheckpointError
-from deftmer.models import create_model, load_model
-from deftmer.model.deft import DeftModel
-from deftmer.train.trainer import fit_model
 from deftmer.data.sample import ActionUnit
+from deftmer.errors import CheckpointError
+from deftmer.model.deft import DeftModel
+from deftmer.models import create_model, load_model
+from deftmer.train.trainer import fit_model
 from deftmer.unimer.answer import claim_support, parse_answer
 from deftmer.unimer.constraints import au_verdict
 from deftmer.unimer.motion import region_stats
@@ -153,8 +153,8 @@ def test_experts_without_their_inputs_are_left_out_or_refused_with_the_reason():
     from dataclasses import replace
 
     from deftmer.errors import UserError
-    from deftmer.preprocess.records import ClipInputs
     from deftmer.model.deft import active_experts
+    from deftmer.preprocess.records import ClipInputs
 
     clips = make_clips(n_subjects=2, per_subject=2, size=64)
     no_onset = [ClipInputs(c.sample, replace(c.prepared, onset_face=None, diff=None, dynamic=None)) for c in clips]

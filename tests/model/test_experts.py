@@ -1,11 +1,18 @@
 import numpy as np
 import torch
 
-from deftmer.model.experts import (DynamicTextureExpert, FlowFieldEncoder, FrozenBackbone, MotionSemanticsExpert,
-                                   StructureExpert, clip_normalised, image_to_unit)
+from deftmer.facs import MODEL_AUS, REGION_NAMES
+from deftmer.model.experts import (
+    DynamicTextureExpert,
+    FlowFieldEncoder,
+    FrozenBackbone,
+    MotionSemanticsExpert,
+    StructureExpert,
+    clip_normalised,
+    image_to_unit,
+)
 from deftmer.model.inputs import REGION_FEATURES, region_motion_features
 from deftmer.model.reliability import expert_reliability
-from deftmer.facs import MODEL_AUS, REGION_NAMES
 
 
 def test_region_features_pool_flow_inside_each_mask():

@@ -4,11 +4,18 @@ import numpy as np
 import torch
 
 from deftmer.data.sample import ActionUnit, Sample
-from deftmer.preprocess.records import ClipInputs
-from deftmer.model.inputs import (MIRROR_REGIONS, REGION_FEATURES, flow_field, mirror_clip, mirror_field,
-                                  mirror_regions, region_motion_features, resize_field)
-from deftmer.preprocess.records import PreparedSample
 from deftmer.facs import REGION_INDEX, REGION_NAMES
+from deftmer.model.inputs import (
+    MIRROR_REGIONS,
+    REGION_FEATURES,
+    flow_field,
+    mirror_clip,
+    mirror_field,
+    mirror_regions,
+    region_motion_features,
+    resize_field,
+)
+from deftmer.preprocess.records import ClipInputs, PreparedSample
 
 
 def _prepared(flow, strain, masks=None):

@@ -5,13 +5,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from synthclips import make_clip
 
 import deftmer.preprocess.runner as runner
 from deftmer.data.sample import Sample
 from deftmer.errors import UserError
 from deftmer.preprocess import PreparedCache, PreprocessConfig, load_clip_inputs, prepare_dataset
 from deftmer.preprocess.cache import from_arrays, to_arrays
-from synthclips import make_clip
 
 CFG = PreprocessConfig(flow="dis", size=128, dynamic_image_frames=4)
 REGIONS = [("lip_corner_L", (1, -1)), ("brow_inner_R", (0, -1)), ("chin", (0, 1)), ("cheek_R", (0, -1))]

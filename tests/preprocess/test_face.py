@@ -4,11 +4,16 @@ import json
 
 import numpy as np
 import pytest
+from synthclips import base_face, base_landmarks, make_clip
 
 from deftmer.preprocess import PreprocessConfig, prepare_frames
-from deftmer.preprocess.face import (FaceLandmarker, align_from_landmarks, eye_centres, eye_targets,
-                                     similarity_from_points)
-from synthclips import base_face, base_landmarks, make_clip
+from deftmer.preprocess.face import (
+    FaceLandmarker,
+    align_from_landmarks,
+    eye_centres,
+    eye_targets,
+    similarity_from_points,
+)
 
 
 def test_similarity_maps_both_points_exactly():

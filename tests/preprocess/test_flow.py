@@ -3,9 +3,9 @@
 import cv2
 import numpy as np
 import pytest
+from synthclips import base_face, warp
 
 from deftmer.preprocess.flow import compute_flow, optical_strain, remove_head_motion
-from synthclips import base_face, warp
 
 INNER = (slice(20, -20), slice(20, -20))
 

@@ -14,13 +14,13 @@ import pytest
 from skimage.data import astronaut
 
 from deftmer.data import load_dataset
+from deftmer.data.frames import read_frame
+from deftmer.facs import REGION_NAMES
 from deftmer.preprocess import PreparedCache, PreprocessConfig, load_clip_inputs, prepare_dataset
 from deftmer.preprocess.face import FaceLandmarker
 from deftmer.preprocess.face_template import build_face_template, face_template, template_landmarks
-from deftmer.data.frames import read_frame
 from deftmer.preprocess.flowpack import decode_flowpack_flow
 from deftmer.preprocess.rois import ROI_BY_NAME
-from deftmer.facs import REGION_NAMES
 
 HEADER = "dataset,sub,filename_o,label,apex,imagename,sub_filename"
 SIDE = 28      # flow map side, as in the release

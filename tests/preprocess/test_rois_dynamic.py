@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
+from synthclips import base_landmarks
 
+from deftmer.facs import REGION_NAMES
 from deftmer.preprocess.dynamic import difference_image, dynamic_image, rank_pooling_weights, sample_indices
 from deftmer.preprocess.face import align_from_landmarks
 from deftmer.preprocess.rois import ROI_TEMPLATES, roi_masks, stable_mask
-from deftmer.facs import REGION_NAMES
-from synthclips import base_landmarks
 
 
 @pytest.fixture(scope="module")

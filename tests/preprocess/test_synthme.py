@@ -5,9 +5,9 @@ import pytest
 
 from deftmer.data import load_dataset
 from deftmer.data.synthme import load_truth
-from deftmer.synth.generate import generate_synthme
-from deftmer.preprocess import PreprocessConfig, prepare_sample
 from deftmer.facs import REGION_NAMES, expected_motions
+from deftmer.preprocess import PreprocessConfig, prepare_sample
+from deftmer.synth.generate import generate_synthme
 
 
 @pytest.fixture(scope="module")

@@ -28,9 +28,9 @@ def checkpoint(tmp_path_factory) -> tuple[Path, tuple[str, ...]]:
     """A saved mdmo-svm trained on five small SynthME clips (one per class), and its classes."""
     from deftmer.config import ExperimentConfig
     from deftmer.data import load_dataset
-    from deftmer.synth.generate import SynthOptions, generate_synthme
     from deftmer.models import create_model
     from deftmer.preprocess import load_clip_inputs, prepare_dataset
+    from deftmer.synth.generate import SynthOptions, generate_synthme
 
     base = tmp_path_factory.mktemp("model")
     generate_synthme(base / "synthme", subjects=1, clips_per_subject=5, seed=0, progress=False,

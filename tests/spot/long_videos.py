@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deftmer.synth.generate import subject_face
 from deftmer.data.synthme_long import LongEvent
+from deftmer.synth.generate import subject_face
 from deftmer.synth.long import LongSynthOptions, render_video
 
 OPTS = LongSynthOptions(size=224, fps=30.0)

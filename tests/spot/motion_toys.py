@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from deftmer.spot.signals import MotionSignals
 from deftmer.facs import REGION_INDEX
+from deftmer.spot.signals import MotionSignals
 
 FPS = 30.0
 LAG = 3
@@ -29,14 +29,14 @@ class Scene:
         self.noise = noise
         self.rng = np.random.default_rng(seed)
 
-    def add(self, start: int, course: np.ndarray, moves: dict[str, tuple[float, float]]) -> "Scene":
+    def add(self, start: int, course: np.ndarray, moves: dict[str, tuple[float, float]]) -> Scene:
         """Regions move by ``moves`` (px at full strength) following ``course`` from row ``start``."""
         for region, v in moves.items():
             self.x[start:start + len(course), REGION_INDEX[region]] += course[:, None] * np.asarray(v)
             self.x[start + len(course):, REGION_INDEX[region]] += course[-1] * np.asarray(v)
         return self
 
-    def micro(self, onset: int, n: int, moves: dict[str, tuple[float, float]]) -> "Scene":
+    def micro(self, onset: int, n: int, moves: dict[str, tuple[float, float]]) -> Scene:
         return self.add(onset, rise_fall(n, int(0.4 * (n - 1))), moves)
 
     def signals(self) -> MotionSignals:

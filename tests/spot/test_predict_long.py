@@ -7,10 +7,10 @@ import json
 import cv2
 import numpy as np
 import pytest
+from long_videos import TWO_MES_AND_A_BLINK, folder_to_video, render_folder
 
 from deftmer.data.synthme_long import LongEvent
 from deftmer.spot.metrics import interval_iou
-from long_videos import TWO_MES_AND_A_BLINK, folder_to_video, render_folder
 
 pytestmark = pytest.mark.slow
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from motion_toys import BLINK as BLINK_MOVES
+from motion_toys import BROWS_UP, FPS, SMILE, Scene, rise_fall
 
 from deftmer.spot.config import SpotConfig
 from deftmer.spot.intervals import chained_shift, robust_z, segments
 from deftmer.spot.metrics import interval_iou
 from deftmer.spot.rules import BLINK, HEAD, NO_RETURN, SPEECH, TOO_LONG
 from deftmer.spot.spotter import judge
-from motion_toys import BLINK as BLINK_MOVES
-from motion_toys import BROWS_UP, FPS, SMILE, Scene, rise_fall
 
 
 def reasons_over(rejected, first: int, last: int) -> set:

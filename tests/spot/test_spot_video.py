@@ -8,13 +8,13 @@ import json
 import cv2
 import numpy as np
 import pytest
+from long_videos import TWO_MES_AND_A_BLINK
 
 from deftmer.spot.config import SpotConfig
 from deftmer.spot.metrics import interval_iou
 from deftmer.spot.rules import BLINK
 from deftmer.spot.source import open_source
 from deftmer.spot.spotter import spot_video
-from long_videos import TWO_MES_AND_A_BLINK
 
 pytestmark = pytest.mark.slow
 

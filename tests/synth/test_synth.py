@@ -13,10 +13,17 @@ from deftmer.data import load_dataset
 from deftmer.data.frames import read_frame
 from deftmer.data.sample import ActionUnit
 from deftmer.data.synthme import ANNOTATION_NAME, TRUTH_NAME, load_truth
-from deftmer.synth.generate import CLASS_COMBOS, COLUMNS, SynthOptions, class_schedule, emotion_rule_check, generate_synthme
-from deftmer.synth.face import detect_landmarks
 from deftmer.errors import UserError
 from deftmer.facs import emfacs_emotion, expected_motions, objective_class
+from deftmer.synth.face import detect_landmarks
+from deftmer.synth.generate import (
+    CLASS_COMBOS,
+    COLUMNS,
+    SynthOptions,
+    class_schedule,
+    emotion_rule_check,
+    generate_synthme,
+)
 
 FAST = SynthOptions(fps=100.0)
 
@@ -122,7 +129,7 @@ def test_subjects_differ_and_mediapipe_finds_every_face(bench):
     iods = [v[1].iod_px for v in firsts.values()]
     assert max(iods) - min(iods) > 2.0
     found = detect_landmarks(imgs)
-    for (img, t), lm in zip(firsts.values(), found):
+    for (_img, t), lm in zip(firsts.values(), found):
         assert lm is not None
         # the anatomical centres the generator moved are where MediaPipe sees them
         for region in ("lip_corner_L", "brow_inner_R", "chin"):

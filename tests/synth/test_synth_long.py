@@ -9,8 +9,8 @@ import pytest
 from deftmer.cli import main
 from deftmer.data.longvideo import load_long_videos
 from deftmer.data.synthme_long import load_long_truth
-from deftmer.synth.long import LongSynthOptions, generate_long_synthme, plan_video
 from deftmer.errors import UserError
+from deftmer.synth.long import LongSynthOptions, generate_long_synthme, plan_video
 
 
 def test_plan_has_more_distractors_than_micro_expressions_without_overlap():

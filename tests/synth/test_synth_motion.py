@@ -15,9 +15,9 @@ import pytest
 
 from deftmer.data.frames import read_frame
 from deftmer.data.sample import ActionUnit
+from deftmer.facs import expected_motions
 from deftmer.synth.generate import ClipPlan, SynthOptions, render_clip, subject_face
 from deftmer.synth.motion import blink_course, time_course
-from deftmer.facs import expected_motions
 
 QUIET = SynthOptions(head_motion_px=0.0, flicker=0.0, noise_sigma=0.0, blink_prob=0.0, fps=100.0)
 
@@ -56,7 +56,7 @@ def test_each_au_moves_its_regions_in_the_facs_direction(face, tmp_path, au):
     (au_truth,) = truth.aus
     assert au_truth.peak_px == pytest.approx(2.0 * truth.iod_px / (0.30 * 224), rel=0.35)
     checked = 0
-    for region, dx, dy, weight in expected_motions(ActionUnit(number, side)):
+    for region, dx, dy, _weight in expected_motions(ActionUnit(number, side)):
         true = np.array(truth.region_flow[region])
         if np.linalg.norm(true) < 0.6:
             continue

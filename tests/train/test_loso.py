@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 import toy_mer
+
 from deftmer.config import ExperimentConfig, load_config
 from deftmer.errors import CheckpointError, UserError
 from deftmer.eval.metrics import compute_metrics

@@ -8,20 +8,20 @@ in subprocesses through a launcher script); nothing here is part of the package.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from deftmer.data.dataset import MEDataset, register_dataset
 from deftmer.data.labels import MEGC3, ClassSet
 from deftmer.data.sample import ActionUnit, Sample
+from deftmer.facs import REGIONS
 from deftmer.model.api import Prediction, register_model, write_model_card
-from deftmer.preprocess.records import ClipInputs
 from deftmer.preprocess.cache import PreparedCache
 from deftmer.preprocess.config import PreprocessConfig
-from deftmer.preprocess.records import PreparedSample
-from deftmer.facs import REGIONS
+from deftmer.preprocess.records import ClipInputs, PreparedSample
 from deftmer.utils.io import atomic_save_npz, atomic_write_json
 
 SIZE = 20

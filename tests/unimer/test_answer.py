@@ -1,6 +1,7 @@
 """Answer format round trip, tolerant parsing of free text, and claim support on known flow."""
 
 import pytest
+from unimer_toys import make_prepared
 
 from deftmer.data.labels import CASME2_5, MEGC3
 from deftmer.data.sample import ActionUnit
@@ -8,8 +9,6 @@ from deftmer.unimer.answer import claim_support, find_aus, format_answer, match_
 from deftmer.unimer.config import UnimerConfig
 from deftmer.unimer.describe import EvidenceItem
 from deftmer.unimer.motion import region_stats
-
-from unimer_toys import make_prepared
 
 CFG = UnimerConfig()
 EVIDENCE = [EvidenceItem("LAU12", "left lip corner moves up and outward (strong)", (14,)),

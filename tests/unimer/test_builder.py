@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from unimer_toys import make_prepared, make_sample
 
 from deftmer.data.labels import MEGC3
 from deftmer.data.sample import ActionUnit
@@ -12,8 +13,6 @@ from deftmer.unimer.answer import parse_answer
 from deftmer.unimer.builder import analyse_clips, build_records, read_jsonl, records_from_analyses, write_jsonl
 from deftmer.unimer.card import build_card, write_card
 from deftmer.unimer.config import UnimerConfig
-
-from unimer_toys import make_prepared, make_sample
 
 CFG = UnimerConfig()
 

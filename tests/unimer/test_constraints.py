@@ -1,13 +1,12 @@
 """The dual constraint on flow with known motion: true AUs supported, wrong ones contradicted."""
 
 import pytest
+from unimer_toys import make_prepared, make_sample
 
 from deftmer.data.sample import ActionUnit
 from deftmer.unimer.config import UnimerConfig
 from deftmer.unimer.constraints import au_verdict, check_clip, infer_aus
 from deftmer.unimer.motion import noise_floor, region_stats
-
-from unimer_toys import make_prepared, make_sample
 
 CFG = UnimerConfig()
 
@@ -68,9 +67,9 @@ def test_infer_aus_reads_aus_and_sides_from_motion_alone():
 def test_grounded_evidence_falls_back_to_the_flow_when_the_au_head_names_nothing_supported():
     import numpy as np
 
+    from deftmer.facs import MODEL_AUS
     from deftmer.model.evidence import grounded_evidence
     from deftmer.unimer.answer import NO_EVIDENCE, format_evidence
-    from deftmer.facs import MODEL_AUS
 
     prepared = make_prepared([ActionUnit(12, "R"), ActionUnit(1), ActionUnit(2)], amplitude=0.4, noise=0.05)
     head = np.zeros(len(MODEL_AUS))

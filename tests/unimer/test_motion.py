@@ -3,12 +3,11 @@
 import math
 
 import pytest
+from unimer_toys import make_prepared
 
 from deftmer.data.sample import ActionUnit
 from deftmer.facs import REGION_NAMES
 from deftmer.unimer.motion import direction_name, direction_vector, noise_floor, ranked_regions, region_stats
-
-from unimer_toys import make_prepared
 
 
 def test_noise_floor_measures_coherent_gap_motion_not_au_motion():

@@ -5,7 +5,6 @@ disagrees with the label)."""
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import sys
 
@@ -13,11 +12,11 @@ import pytest
 
 from deftmer.data import load_dataset
 from deftmer.data.sample import ActionUnit
+from deftmer.facs import expected_motions
 from deftmer.unimer.builder import build_records, write_jsonl
 from deftmer.unimer.config import UnimerConfig
-from deftmer.unimer.constraints import au_verdict, check_clip
+from deftmer.unimer.constraints import au_verdict
 from deftmer.unimer.describe import describe_au
-from deftmer.facs import expected_motions
 from deftmer.unimer.motion import DIRECTION_PHRASES, angle_between, direction_vector, region_stats
 
 pytestmark = pytest.mark.slow
@@ -32,10 +31,10 @@ ELSEWHERE = (1, 4, 5, 9, 12, 15, 17, 20, 26)
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
     from deftmer.data.synthme import load_truth
-    from deftmer.synth.generate import SynthOptions, generate_synthme
     from deftmer.preprocess.cache import load_clip_inputs
     from deftmer.preprocess.config import PreprocessConfig
     from deftmer.preprocess.runner import prepare_dataset
+    from deftmer.synth.generate import SynthOptions, generate_synthme
 
     root = tmp_path_factory.mktemp("synthme")
     cache = tmp_path_factory.mktemp("cache")

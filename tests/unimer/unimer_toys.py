@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from deftmer.data.sample import ActionUnit, Sample
-from deftmer.preprocess.records import PreparedSample
 from deftmer.facs import REGION_NAMES, expected_motions
+from deftmer.preprocess.records import PreparedSample
 
 SIZE = 96
 #: (x0, x1, y0, y1) of each region on a 96 px aligned face; subject's left = image right.

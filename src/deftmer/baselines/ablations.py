@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
 from deftmer.data.labels import ClassSet
 from deftmer.model.api import MODEL_CARD, MERModel, RunConfig, register_model
 from deftmer.model.deft import DeftModel

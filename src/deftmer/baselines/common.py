@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from deftmer.baselines.config import BaselinesConfig
 from deftmer.data.labels import ClassSet, get_class_set
 from deftmer.errors import CheckpointError
-from deftmer.baselines.config import BaselinesConfig
 from deftmer.model.api import MODEL_CARD, Prediction, SavedConfig
 from deftmer.preprocess.records import ClipInputs
 

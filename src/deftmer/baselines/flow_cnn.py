@@ -13,16 +13,17 @@ selected on a test subject. Inputs are scaled by the per-channel standard deviat
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from deftmer.baselines.common import (inverse_frequency_weights, read_card, softmax, to_predictions,
-                                      training_labels)
+from deftmer.baselines.common import inverse_frequency_weights, read_card, softmax, to_predictions, training_labels
 from deftmer.baselines.config import FlowCnnConfig
 from deftmer.baselines.features import flow_image, mirror_flow_image
 from deftmer.data.labels import ClassSet
+from deftmer.errors import CheckpointError
 from deftmer.model.api import Prediction, RunConfig, register_model, write_model_card
 from deftmer.preprocess.records import ClipInputs
 from deftmer.utils.io import atomic_write_with
@@ -34,7 +35,7 @@ NAME = "flow-cnn"
 WEIGHTS = "model.safetensors"
 
 
-def build_ststnet(settings: FlowCnnConfig, n_classes: int) -> "torch.nn.Module":
+def build_ststnet(settings: FlowCnnConfig, n_classes: int) -> torch.nn.Module:
     """The network: three parallel conv branches -> concat -> 2x2 average pool -> linear.
 
     Built in a function so that importing this module (which the config tree does) stays
@@ -93,7 +94,7 @@ class FlowCnnModel:
         self.cfg = cfg
         self.class_set = class_set
         self.settings: FlowCnnConfig = cfg.baselines.flow_cnn
-        self.net: "torch.nn.Module | None" = None
+        self.net: torch.nn.Module | None = None
 
     def inputs(self, clips: list[ClipInputs]) -> np.ndarray:
         return np.stack([flow_image(c.prepared, self.settings.input_size) for c in clips])
@@ -175,10 +176,9 @@ class FlowCnnModel:
                          probabilities="softmax of the CNN logits (classes absent from training: 0)")
 
     @classmethod
-    def load(cls, model_dir: Path) -> "FlowCnnModel":
+    def load(cls, model_dir: Path) -> FlowCnnModel:
         from safetensors.torch import load_file
 
-        from deftmer.errors import CheckpointError
 
         card = read_card(model_dir, NAME)
         path = Path(model_dir) / WEIGHTS

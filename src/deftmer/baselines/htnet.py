@@ -16,19 +16,19 @@ the public script keeps each subject's best test epoch, i.e. selects on the test
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from deftmer.baselines.common import (inverse_frequency_weights, read_card, softmax, to_predictions,
-                                      training_labels)
+from deftmer.baselines.common import inverse_frequency_weights, read_card, softmax, to_predictions, training_labels
 from deftmer.baselines.config import HTNetConfig
 from deftmer.data.labels import ClassSet
+from deftmer.errors import CheckpointError
 from deftmer.model.api import Prediction, RunConfig, register_model, write_model_card
-from deftmer.preprocess.records import ClipInputs
 from deftmer.model.inputs import mirror_field, resize_field
-from deftmer.preprocess.records import PreparedSample
+from deftmer.preprocess.records import ClipInputs, PreparedSample
 from deftmer.utils.io import atomic_write_with
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def htnet_input(prepared: PreparedSample) -> np.ndarray:
     return np.concatenate([top, bottom], axis=1).astype(np.float32)
 
 
-def build_htnet(s: HTNetConfig, n_classes: int) -> "torch.nn.Module":
+def build_htnet(s: HTNetConfig, n_classes: int) -> torch.nn.Module:
     """The nested hierarchical transformer of HTNet (see module docstring)."""
     import torch
     from torch import nn
@@ -155,7 +155,7 @@ class HTNetModel:
         self.cfg = cfg
         self.class_set = class_set
         self.settings: HTNetConfig = cfg.baselines.htnet
-        self.net: "torch.nn.Module | None" = None
+        self.net: torch.nn.Module | None = None
 
     def inputs(self, clips: list[ClipInputs]) -> np.ndarray:
         return np.stack([htnet_input(c.prepared) for c in clips])
@@ -223,10 +223,9 @@ class HTNetModel:
                          probabilities="softmax of the HTNet logits (classes absent from training: 0)")
 
     @classmethod
-    def load(cls, model_dir: Path) -> "HTNetModel":
+    def load(cls, model_dir: Path) -> HTNetModel:
         from safetensors.torch import load_file
 
-        from deftmer.errors import CheckpointError
 
         card = read_card(model_dir, NAME)
         path = Path(model_dir) / WEIGHTS

@@ -14,19 +14,19 @@ training sets do not guarantee.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from deftmer.baselines.common import (inverse_frequency_weights, read_card, softmax, to_predictions,
-                                      training_labels)
+from deftmer.baselines.common import inverse_frequency_weights, read_card, softmax, to_predictions, training_labels
 from deftmer.baselines.config import MdmoSvmConfig
 from deftmer.baselines.features import mdmo_feature_dim, mdmo_features
 from deftmer.data.labels import ClassSet
+from deftmer.errors import CheckpointError
+from deftmer.facs import REGION_NAMES
 from deftmer.model.api import Prediction, RunConfig, register_model, write_model_card
 from deftmer.preprocess.records import ClipInputs
-from deftmer.facs import REGION_NAMES
 from deftmer.utils.io import atomic_write_with
 
 NAME = "mdmo-svm"
@@ -123,10 +123,9 @@ class MdmoSvmModel:
                          probabilities="softmax of LinearSVC one-vs-rest margins (uncalibrated)")
 
     @classmethod
-    def load(cls, model_dir: Path) -> "MdmoSvmModel":
+    def load(cls, model_dir: Path) -> MdmoSvmModel:
         from safetensors.numpy import load_file
 
-        from deftmer.errors import CheckpointError
 
         card = read_card(model_dir, NAME)
         path = Path(model_dir) / WEIGHTS

@@ -12,18 +12,20 @@ import sys
 import typer
 from typer._click.exceptions import ClickException  # typer vendors click; pinned version
 
+# Each module registers its commands on `app` when imported.
+from deftmer.cli import (
+    commands_data,  # noqa: F401,E402
+    commands_model,  # noqa: F401,E402
+    commands_prepare,  # noqa: F401,E402
+    commands_spot,  # noqa: F401,E402
+    commands_synth,  # noqa: F401,E402
+    commands_unimer,  # noqa: F401,E402
+    commands_user,  # noqa: F401,E402
+)
 from deftmer.cli.app import app
 from deftmer.errors import UserError
+from deftmer.utils.console import err_console, print_user_error, quiet_library_chatter
 from deftmer.utils.io import is_environment_error, os_error_message
-
-# Each module registers its commands on `app` when imported.
-from deftmer.cli import commands_data  # noqa: F401,E402
-from deftmer.cli import commands_synth  # noqa: F401,E402
-from deftmer.cli import commands_prepare  # noqa: F401,E402
-from deftmer.cli import commands_unimer  # noqa: F401,E402
-from deftmer.cli import commands_model  # noqa: F401,E402
-from deftmer.cli import commands_user  # noqa: F401,E402
-from deftmer.cli import commands_spot  # noqa: F401,E402
 
 
 def _say_interrupted(err_console) -> None:
@@ -31,7 +33,6 @@ def _say_interrupted(err_console) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from deftmer.utils.console import err_console, print_user_error, quiet_library_chatter
 
     quiet_library_chatter()
 

@@ -10,14 +10,18 @@ import typer
 from rich.table import Table
 
 from deftmer.cli.app import app
-from deftmer.cli.options import ConfigOption, SetOption, resolve_config
+from deftmer.cli.options import ConfigOption, SetOption, parse_options, resolve_config
+from deftmer.data import list_datasets
+from deftmer.data.check import render_report, summarise
+from deftmer.data.dataset import load_configured_dataset
+from deftmer.errors import UserError
+from deftmer.models import list_models
 from deftmer.utils.console import console, err_console
 
 
 @app.command("datasets")
 def datasets_cmd() -> None:
     """List the datasets deftmer can read."""
-    from deftmer.data import list_datasets
 
     t = Table(title="datasets")
     t.add_column("name")
@@ -25,19 +29,6 @@ def datasets_cmd() -> None:
     for info in list_datasets():
         t.add_row(info.name, info.description)
     console.print(t)
-
-
-def parse_options(pairs: list[str] | None) -> dict[str, str]:
-    """``--option key=value`` pairs into a dict; a pair without ``=`` is a user error."""
-    from deftmer.errors import UserError
-
-    out: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--option '{pair}' is not KEY=VALUE (e.g. --option annotation=/data/CASME2-coding.xlsx)")
-        out[key.strip()] = value.strip()
-    return out
 
 
 @app.command("check-data")
@@ -59,9 +50,6 @@ def check_data_cmd(
 
     Exits 2 when the layout cannot be read (the message names the file it expected), 1 when it was read but no labelled clip is usable, 0 otherwise (1 with --strict if there are problems).
     """
-    from deftmer.data.dataset import load_configured_dataset
-    from deftmer.data.check import render_report, summarise
-    from deftmer.errors import UserError
 
     cfg = resolve_config(config, sets, data__dataset=dataset, data__root=str(root) if root else None,
                          data__class_set=class_set)
@@ -83,7 +71,6 @@ def check_data_cmd(
 @app.command("models")
 def models_cmd() -> None:
     """List the models `loso`, `train` and `demo` can run (DEFT, its ablations, baselines)."""
-    from deftmer.models import list_models
 
     t = Table(title="models")
     t.add_column("name")

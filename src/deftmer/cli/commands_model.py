@@ -3,7 +3,6 @@ and read a run's metrics back."""
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,9 +10,19 @@ import typer
 from rich.table import Table
 
 from deftmer.cli.app import app
-from deftmer.cli.options import ConfigOption, SetOption, resolve_config
+from deftmer.cli.options import (
+    ConfigOption,
+    ProtocolName,
+    SetOption,
+    resolve_config,
+    stage_dataset,
+    with_cache_preparation,
+)
 from deftmer.config import ExperimentConfig
 from deftmer.errors import UserError
+from deftmer.models import list_models
+from deftmer.train.final_model import train_final_model
+from deftmer.train.loso import evaluate_run, process_share, run_loso
 from deftmer.utils.console import console, shell_arg
 
 DatasetOpt = Annotated[Optional[str], typer.Option("--dataset", "-d", help="Dataset name (see `deftmer datasets`).")]
@@ -22,16 +31,10 @@ CacheOpt = Annotated[Path, typer.Option("--cache", help="Preprocessing cache fol
 ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Model name (deft, or a baseline such as mdmo-svm).")]
 
 
-class ProtocolName(str, Enum):
-    loso = "loso"
-    lodo = "lodo"
-
 
 def _stage_inputs(cfg: ExperimentConfig, cache: Path, config: Path | None, sets: list[str] | None):
     """(config, dataset) after checking root, cache and model name up front; the config takes
     the preprocessing of the cache's preparation (see `with_cache_preparation`)."""
-    from deftmer.cli.options import stage_dataset, with_cache_preparation
-    from deftmer.models import list_models
 
     if cfg.data.root is None:
         raise UserError("no dataset root given; pass --root PATH (or data.root in --config)")
@@ -104,7 +107,6 @@ def loso_cmd(
     processes (or machines) with `accelerate launch --multi_gpu --num_processes N -m deftmer.cli loso ...`
     (on CPU as well; `accelerate launch --cpu` starts a single process) or `torchrun --nproc_per_node N`.
     """
-    from deftmer.train.loso import run_loso
 
     fold_list = [f.strip() for f in folds.split(",") if f.strip()] if folds else None
     cfg = resolve_config(config, set_, data__dataset=dataset, data__root=str(root) if root else None,
@@ -113,7 +115,6 @@ def loso_cmd(
     cfg, ds = _stage_inputs(cfg, cache, config, set_)
     res = run_loso(cfg, ds, cache, out, model_name=cfg.model.name, folds=cfg.eval.folds,
                    protocol=cfg.eval.protocol, resume=resume)
-    from deftmer.train.loso import process_share
 
     if process_share()[0] == 0:
         print_metrics(res.metrics)
@@ -132,7 +133,6 @@ def train_cmd(
     set_: SetOption = None,
 ) -> None:
     """Train a model on every labelled subject of a dataset and save its model folder."""
-    from deftmer.train.final_model import train_final_model
 
     cfg = resolve_config(config, set_, data__dataset=dataset, data__root=str(root) if root else None,
                          model__name=model)
@@ -148,7 +148,6 @@ def evaluate_cmd(
     write: Annotated[bool, typer.Option("--write", help="Also rewrite RUN_DIR/metrics.json with the recomputed metrics.")] = False,
 ) -> None:
     """Recompute and print a LOSO run's metrics from its predictions.csv."""
-    from deftmer.train.loso import evaluate_run
 
     if not run_dir.is_dir():
         raise UserError(f"run folder {run_dir} does not exist; pass the --out folder of `deftmer loso`")

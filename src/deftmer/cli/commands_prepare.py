@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from deftmer.cli.app import app
-from deftmer.cli.options import ConfigOption, SetOption, resolve_config
-
-
-class FlowChoice(str, Enum):
-    tvl1 = "tvl1"
-    dis = "dis"
-    farneback = "farneback"
+from deftmer.cli.options import ConfigOption, FlowName, SetOption, resolve_config, stage_dataset
+from deftmer.config import config_yaml
+from deftmer.preprocess import prepare_dataset
+from deftmer.preprocess.cache import PreparedCache
+from deftmer.utils.console import print_user_error
+from deftmer.utils.io import write_text_if_changed
 
 
 @app.command("prepare")
@@ -23,7 +21,7 @@ def prepare(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Registered dataset name (see `deftmer datasets`).")],
     root: Annotated[Path, typer.Option("--root", "-r", help="The dataset's folder.")],
     cache: Annotated[Path, typer.Option("--cache", help="Cache folder (one sub-folder per preprocessing config).")],
-    flow: Annotated[Optional[FlowChoice], typer.Option("--flow", help="Optical flow: tvl1 (default), dis, farneback.")] = None,
+    flow: Annotated[Optional[FlowName], typer.Option("--flow", help="Optical flow: tvl1 (default), dis, farneback.")] = None,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes.")] = 2,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Retry samples that failed before.")] = False,
     config: ConfigOption = None,
@@ -38,12 +36,6 @@ def prepare(
     failures with reasons, time per stage) is printed and saved as report.json in the cache
     folder. Exits 1 when a clip whose frames exist failed.
     """
-    from deftmer.cli.options import stage_dataset
-    from deftmer.config import config_yaml
-    from deftmer.preprocess import prepare_dataset
-    from deftmer.preprocess.cache import PreparedCache
-    from deftmer.utils.console import print_user_error
-    from deftmer.utils.io import write_text_if_changed
 
     cfg = resolve_config(config, sets, data__dataset=dataset, data__root=str(root), preprocess__flow=flow)
     ds = stage_dataset(cfg)

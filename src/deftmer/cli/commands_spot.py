@@ -14,9 +14,20 @@ import typer
 from rich.table import Table
 
 from deftmer.cli.app import app
-from deftmer.cli.options import ConfigOption, SetOption, resolve_config
+from deftmer.cli.options import ConfigOption, SetOption, config_for_checkpoint, parse_options, resolve_config
+from deftmer.cli.render import print_analysis, write_output
+from deftmer.data.frames import list_frames
+from deftmer.data.longvideo import load_long_videos
 from deftmer.errors import UserError
+from deftmer.eval.figures import figure_to_png
+from deftmer.eval.spot_recognise import interval_json, label_recogniser, recognise_intervals
+from deftmer.models import load_model
+from deftmer.spot.evaluate import evaluate_spotting
+from deftmer.spot.figure import spot_figure
+from deftmer.spot.source import open_source
+from deftmer.spot.spotter import spot_video
 from deftmer.utils.console import console, err_console
+from deftmer.utils.io import atomic_write_bytes
 
 #: An input longer than this is spotted first: a clip cut around one micro-expression
 #: (at most 0.5 s, plus a little lead-in and tail) stays a single clip.
@@ -31,8 +42,6 @@ def is_long_input(path: Path, fps: float | None) -> bool:
 
     Probes the container or counts files; a bad path is left for the normal checks to report.
     """
-    from deftmer.data.frames import list_frames
-    from deftmer.spot.source import open_source
 
     try:
         if path.is_dir():
@@ -85,10 +94,8 @@ def csv_text(result) -> str:
 
 def _save(path: Path, data: bytes) -> None:
     """Write atomically; an unwritable place is one line, as for every command's outputs."""
-    from deftmer.cli.commands_user import _write
-    from deftmer.utils.io import atomic_write_bytes
 
-    _write(path, data, atomic_write_bytes)
+    write_output(path, data, atomic_write_bytes)
 
 
 @app.command("spot")
@@ -105,8 +112,6 @@ def spot_cmd(
 ) -> None:
     """Find the micro-expressions of a long video: onset, apex, offset, score, moving regions,
     and why each other moving interval was rejected (blink, head motion, speech, too long...)."""
-    from deftmer.spot.source import open_source
-    from deftmer.spot.spotter import spot_video
 
     if figure is not None and figure.suffix.lower() != ".png":
         raise UserError(f"--figure {figure} must end in .png")
@@ -116,9 +121,6 @@ def spot_cmd(
     if csv_out is not None:
         _save(csv_out, csv_text(result).encode())
     if figure is not None:
-        from deftmer.eval.figures import figure_to_png
-        from deftmer.spot.figure import spot_figure
-
         _save(figure, figure_to_png(spot_figure(source, result)))
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
@@ -139,13 +141,8 @@ def predict_long(input: Path, checkpoint: Path, fps: float | None, as_json: bool
     Finding none is an answer (exit 0), not an error; the model is loaded only when there is
     something to recognise.
     """
-    from deftmer.cli.commands_user import _config_for, _print_analysis
-    from deftmer.eval.spot_recognise import interval_json, recognise_intervals
-    from deftmer.models import load_model
-    from deftmer.spot.source import open_source
-    from deftmer.spot.spotter import spot_video
 
-    cfg = _config_for(checkpoint, config, sets)
+    cfg = config_for_checkpoint(checkpoint, config, sets)
     source = open_source(input, fps)
     result = spot_video(source, cfg.spot, progress=not as_json)
     if not result.intervals:
@@ -161,7 +158,7 @@ def predict_long(input: Path, checkpoint: Path, fps: float | None, as_json: bool
     for n, (interval, analysis) in enumerate(results, start=1):
         console.print(f"[bold]micro-expression {n} of {len(results)}[/]: frames {interval.onset}-{interval.offset} "
                       f"({interval.onset_s:.2f}-{interval.offset_s:.2f} s), spot score {interval.score:.1f}")
-        _print_analysis(analysis)
+        print_analysis(analysis)
     console.print(summary_line(result), soft_wrap=True, highlight=False)
 
 
@@ -199,9 +196,6 @@ def spot_eval_cmd(
     """Spot every video of a long-video dataset and score it: precision, recall and F1 of the
     micro-expression intervals (IoU >= 0.5, each ground truth matched once), and with
     --checkpoint the F1 of intervals both spotted and correctly classified."""
-    from deftmer.cli.commands_data import parse_options
-    from deftmer.data.longvideo import load_long_videos
-    from deftmer.spot.evaluate import evaluate_spotting
 
     if videos is not None and videos < 1:
         raise UserError("--videos must be at least 1")
@@ -214,11 +208,7 @@ def spot_eval_cmd(
     cfg = resolve_config(config, sets)
     recognise = None
     if checkpoint is not None:
-        from deftmer.cli.commands_user import _config_for
-        from deftmer.eval.spot_recognise import label_recogniser
-        from deftmer.models import load_model
-
-        model_cfg = _config_for(checkpoint, config, sets)
+        model_cfg = config_for_checkpoint(checkpoint, config, sets)
         recognise = label_recogniser(load_model(checkpoint), model_cfg)
     ev = evaluate_spotting(data, cfg.spot, recognise, limit=videos)
     if out is not None:

@@ -9,6 +9,9 @@ import typer
 
 from deftmer.cli.app import app
 from deftmer.errors import UserError
+from deftmer.synth.generate import SYNTHME_CLASSES, SynthOptions, generate_synthme
+from deftmer.synth.long import LongSynthOptions, generate_long_synthme
+from deftmer.utils.console import console
 
 
 @app.command("synth")
@@ -35,8 +38,6 @@ def synth(
     at 30 fps (unless --fps) plus OUT/synthme_long_truth.json; spot them with `deftmer spot-eval
     --dataset synthme_long --root OUT`.
     """
-    from deftmer.synth.generate import SYNTHME_CLASSES, SynthOptions, generate_synthme
-    from deftmer.utils.console import console
 
     if long:
         _synth_long(out, videos, minutes, seed, size, fps, overwrite)
@@ -58,9 +59,6 @@ def synth(
 
 def _synth_long(out: Path, videos: int, minutes: float, seed: int, size: int, fps: float | None,
                 overwrite: bool) -> None:
-    from deftmer.synth.long import LongSynthOptions, generate_long_synthme
-    from deftmer.utils.console import console
-
     rate = fps or 30.0
     summary = generate_long_synthme(out, videos=videos, seed=seed, overwrite=overwrite,
                                     options=LongSynthOptions(size=size, fps=rate, minutes=minutes))

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from deftmer.cli.app import app
-from deftmer.cli.options import ConfigOption, SetOption, resolve_config
-
-
-class Policy(str, Enum):
-    keep_all = "keep_all"
-    drop_contradicted = "drop_contradicted"
-    drop_low_score = "drop_low_score"
+from deftmer.cli.options import (
+    ConfigOption,
+    PolicyName,
+    SetOption,
+    resolve_config,
+    stage_dataset,
+    with_cache_preparation,
+)
+from deftmer.config import save_config
+from deftmer.data import get_class_set
+from deftmer.errors import UserError
+from deftmer.preprocess.cache import load_clip_inputs
+from deftmer.unimer.builder import analyse_clip, records_from_analyses, write_jsonl
+from deftmer.unimer.card import build_card, write_card
+from deftmer.utils.console import console, make_progress
 
 
 @app.command("unimer")
@@ -24,7 +31,7 @@ def unimer_cmd(
     root: Annotated[Optional[Path], typer.Option("--root", "-r", help="Dataset root folder.")] = None,
     cache: Annotated[Path, typer.Option("--cache", help="Preprocessing cache folder written by `deftmer prepare`.")] = Path("cache"),
     out: Annotated[Path, typer.Option("--out", "-o", help="Output instruction file (.jsonl); the card is written beside it.")] = Path("unimer.jsonl"),
-    policy: Annotated[Optional[Policy], typer.Option("--policy", help="keep_all | drop_contradicted (AUs the flow contradicts leave the text) | drop_low_score (also drop clips below unimer.min_score).")] = None,
+    policy: Annotated[Optional[PolicyName], typer.Option("--policy", help="keep_all | drop_contradicted (AUs the flow contradicts leave the text) | drop_low_score (also drop clips below unimer.min_score).")] = None,
     class_set: Annotated[Optional[str], typer.Option("--class-set", help="Target class set (default: the dataset's).")] = None,
     subjects: Annotated[Optional[str], typer.Option("--subjects", help="Comma-separated subjects to include (e.g. one LOSO fold's training subjects).")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of template choice (same seed -> identical file).")] = None,
@@ -33,14 +40,6 @@ def unimer_cmd(
 ) -> None:
     """Build Uni-MER instructions: check each clip's AU labels against its optical flow (dual
     constraint) and write four grounded tasks per clip (emotion, AUs, local motion, reasoning)."""
-    from deftmer.config import save_config
-    from deftmer.data import get_class_set
-    from deftmer.cli.options import stage_dataset, with_cache_preparation
-    from deftmer.errors import UserError
-    from deftmer.preprocess.cache import load_clip_inputs
-    from deftmer.unimer.builder import analyse_clip, records_from_analyses, write_jsonl
-    from deftmer.unimer.card import build_card, write_card
-    from deftmer.utils.console import console, make_progress
 
     cfg = resolve_config(config, set_, data__dataset=dataset, data__root=str(root) if root else None,
                          data__class_set=class_set, unimer__policy=policy, seed=seed)

@@ -10,83 +10,28 @@ import typer
 from rich.table import Table
 
 from deftmer.cli.app import app
-from deftmer.cli.options import ConfigOption, SetOption
+from deftmer.cli.commands_spot import is_long_input, predict_long
+from deftmer.cli.options import ConfigOption, SetOption, config_for_checkpoint, resolve_config
+from deftmer.cli.render import print_analysis, write_output
+from deftmer.demo import DemoSettings, run_demo
 from deftmer.errors import UserError
+from deftmer.eval.analyse import analyse_clip, explain_content, face_segment, read_user_clip
+from deftmer.eval.figures import explain_figure, figure_to_png
+from deftmer.eval.report import write_report
+from deftmer.models import load_model
 from deftmer.utils.console import console, err_console
-from deftmer.utils.io import is_environment_error, os_error_message
+from deftmer.utils.io import atomic_write_bytes
 
 
 def _checked_inputs(input: Path, checkpoint: Path, config: Path | None, sets: list[str] | None,
                     onset: int | None, apex: int | None):
     """Check the cheap things first (checkpoint card, config, the clip's frames and faces),
     then load the model: a bad input is reported in seconds, not after the model has loaded."""
-    from deftmer.eval.analyse import face_segment, read_user_clip
-    from deftmer.models import load_model
 
-    cfg = _config_for(checkpoint, config, sets)
+    cfg = config_for_checkpoint(checkpoint, config, sets)
     clip = read_user_clip(input)
     face_segment(clip, input.name, onset, apex)
     return clip, load_model(checkpoint), cfg
-
-
-def _config_for(checkpoint: Path, config: Path | None, sets: list[str] | None):
-    """The config a model folder was trained with (a --config/--set may change the rest).
-
-    Preprocessing and model settings are the checkpoint's own: the weights were trained on
-    clips prepared one way, and ``model.*`` comes with the weights. A --config or --set that
-    changes them is refused in one line saying what it changes, instead of quietly giving
-    another answer (or being ignored).
-    """
-    from deftmer.config import ExperimentConfig, load_config
-    from deftmer.config import checkpoint_config
-
-    if not checkpoint.exists():
-        raise UserError(f"checkpoint {checkpoint} does not exist; pass the --out folder of `deftmer train`")
-    trained = checkpoint_config(checkpoint)
-    cfg = load_config(config, sets, base=None if config is not None else trained) if (config or sets) else trained
-    changed = _fixed_by_training(trained, cfg)
-    if changed:
-        given = f"--config {config}" if config is not None else "--set"
-        raise UserError(f"{given} changes settings the model in {checkpoint} was trained with: {'; '.join(changed[:4])}"
-                        f"{'; ...' if len(changed) > 4 else ''}. Preprocessing and model settings come with the "
-                        "trained weights: drop the option, or train a model with these settings")
-    assert isinstance(cfg, ExperimentConfig)
-    return cfg
-
-
-def _fixed_by_training(trained, cfg) -> list[str]:
-    """``section.key (trained -> given)`` for each preprocessing or model setting that differs."""
-    out = []
-    for section in ("preprocess", "model"):
-        a = getattr(trained, section).model_dump(mode="json")
-        b = getattr(cfg, section).model_dump(mode="json")
-        out += [f"{section}.{k} ({a[k]} -> {b[k]})" for k in a if a[k] != b[k]]
-    return out
-
-
-def _print_analysis(a) -> None:
-    t = Table(title=f"{Path(a.input).name}: {a.label}", show_header=True)
-    t.add_column("class")
-    t.add_column("probability", justify="right")
-    for k, v in sorted(a.probs.items(), key=lambda kv: -kv[1]):
-        t.add_row(f"[bold]{k}[/]" if k == a.label else k, f"{v:.3f}")
-    console.print(t)
-    spotted = " (spotted)" if a.apex_spotted else ""
-    console.print(f"frames: {a.n_frames}, onset {a.onset_index}, apex {a.apex_index}{spotted}; "
-                  f"head motion removed: ({a.head_motion_px[0]:+.2f}, {a.head_motion_px[1]:+.2f}) px")
-    if a.note:
-        console.print(f"[yellow]note[/]: {a.note}", highlight=False)
-    console.print(f"AUs named by the model: {', '.join(a.aus) if a.aus else 'none'}; consistent with the measured "
-                  f"motion: {', '.join(a.motion_aus) if a.motion_aus else 'none'}  (L/R = the subject's left/right)",
-                  soft_wrap=True)
-    console.print(f"description: {a.description}", soft_wrap=True)
-    if a.moving_regions:
-        r = Table(title="measured motion (strongest regions)")
-        for col in ("region", "direction", "mean |flow| px", "SNR"):
-            r.add_column(col)
-        for m in a.moving_regions:
-            r.add_row(m.region, m.direction, f"{m.magnitude_px:.3f}", f"{m.snr:.1f}")
-        console.print(r)
 
 
 @app.command("predict")
@@ -106,8 +51,6 @@ def predict_cmd(
     An input longer than a micro-expression (> 1 s) without --onset/--apex is spotted first and
     each micro-expression interval is recognised (with --json: a list, one object per interval).
     """
-    from deftmer.cli.commands_spot import is_long_input, predict_long
-    from deftmer.eval.analyse import analyse_clip
 
     if onset is None and apex is None and is_long_input(input, fps):
         predict_long(input, checkpoint, fps, as_json, config, sets)
@@ -118,7 +61,7 @@ def predict_cmd(
     if as_json:
         typer.echo(json.dumps(analysis.to_json(), indent=2))
     else:
-        _print_analysis(analysis)
+        print_analysis(analysis)
 
 
 @app.command("explain")
@@ -132,26 +75,14 @@ def explain_cmd(
     sets: SetOption = None,
 ) -> None:
     """One figure of a clip: faces, flow colour wheel and arrows, AU regions by motion, prediction."""
-    from deftmer.eval.analyse import analyse_clip, explain_content
-    from deftmer.eval.figures import explain_figure, figure_to_png
-    from deftmer.utils.io import atomic_write_bytes
 
     if out.suffix.lower() != ".png":
         raise UserError(f"--out {out} must end in .png")
     clip, model, cfg = _checked_inputs(input, checkpoint, config, sets, onset, apex)
     analysis, prepared = analyse_clip(input, model, cfg, onset=onset, apex=apex, explain=True, clip=clip)
     png = figure_to_png(explain_figure(explain_content(analysis, prepared)))
-    _write(out, png, atomic_write_bytes)
+    write_output(out, png, atomic_write_bytes)
     console.print(f"{analysis.label} ({analysis.probs.get(analysis.label, 0):.0%}); figure: {out}")
-
-
-def _write(path: Path, data, writer) -> None:
-    try:
-        writer(path, data)
-    except OSError as e:
-        if not is_environment_error(e):
-            raise
-        raise UserError(os_error_message(e)) from None
 
 
 @app.command("report")
@@ -160,7 +91,6 @@ def report_cmd(
     out: Annotated[Optional[Path], typer.Option("--out", help="Report folder (default RUN_DIR/report).")] = None,
 ) -> None:
     """Write an HTML page and Markdown for a LOSO run: metrics, figures, config, published numbers."""
-    from deftmer.eval.report import write_report
 
     # permission denied, disk full: atomic writes leave no partial file, and main() says it in one line
     files = write_report(run_dir, out)
@@ -183,8 +113,6 @@ def demo_cmd(
     sets: SetOption = None,
 ) -> None:
     """End to end on SynthME: synth, check, prepare, Uni-MER, LOSO, metrics, report, explain one clip."""
-    from deftmer.cli.options import resolve_config
-    from deftmer.demo import DemoSettings, run_demo
 
     base = resolve_config(config, sets) if (config or sets) else None
     settings = DemoSettings(subjects=subjects, clips_per_subject=clips_per_subject, folds=folds, model=model,

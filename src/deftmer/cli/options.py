@@ -11,14 +11,29 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel
 
-from deftmer.config import ExperimentConfig, load_config, validation_message
-from deftmer.errors import ConfigError, UserError
+from deftmer.config import ExperimentConfig, checkpoint_config, load_config, override_config
+from deftmer.data.dataset import load_configured_dataset
+from deftmer.errors import UserError
+from deftmer.eval.config import EvalConfig
+from deftmer.preprocess.cache import choose_preparation
+from deftmer.preprocess.config import PreprocessConfig
+from deftmer.unimer.config import UnimerConfig
 from deftmer.utils.console import logger
 
 if TYPE_CHECKING:
     from deftmer.data.dataset import MEDataset
+
+def config_choices(section: type[BaseModel], key: str) -> Any:
+    """The ``Literal`` of a config key, for an option that offers the same choices (the config is
+    the one place they are listed; Typer turns a Literal into a choice)."""
+    return section.model_fields[key].annotation
+
+
+FlowName = config_choices(PreprocessConfig, "flow")
+PolicyName = config_choices(UnimerConfig, "policy")
+ProtocolName = config_choices(EvalConfig, "protocol")
 
 ConfigOption = Annotated[
     Optional[Path], typer.Option("--config", "-c", help="Experiment config (YAML). Flags below override it.")
@@ -34,28 +49,14 @@ def resolve_config(config: Path | None, sets: list[str] | None, **explicit: Any)
 
     Flags left at None are not applied, so the file's value stands.
     """
-    overrides = list(sets or [])
-    cfg = load_config(config, overrides)
-    updates = {k: v for k, v in explicit.items() if v is not None}
-    if updates:
-        tree = cfg.model_dump()
-        for key, value in updates.items():
-            node = tree
-            parts = key.split("__")
-            for p in parts[:-1]:
-                node = node[p]
-            node[parts[-1]] = value.value if hasattr(value, "value") else value
-        try:
-            cfg = ExperimentConfig.model_validate(tree)
-        except ValidationError as e:
-            raise ConfigError(validation_message(e).replace("config: ", "option for ", 1)) from None
-    return cfg
+    cfg = load_config(config, list(sets or []))
+    updates = {k.replace("__", "."): v for k, v in explicit.items() if v is not None}
+    return override_config(cfg, updates, source="option for") if updates else cfg
 
 
-def stage_dataset(cfg: ExperimentConfig) -> "MEDataset":
+def stage_dataset(cfg: ExperimentConfig) -> MEDataset:
     """The configured dataset for a stage (prepare, unimer, loso, train), saying once which clips
     every stage leaves out and why (annotation rules, no frames on disk)."""
-    from deftmer.data.dataset import load_configured_dataset
 
     ds = load_configured_dataset(cfg.data)
     for note in ds.exclusion_notes():
@@ -81,9 +82,53 @@ def with_cache_preparation(cfg: ExperimentConfig, cache: Path, config: Path | No
     """``cfg`` with the preprocessing of the preparation in ``cache`` that it selects: a cache
     holding one preparation is used as it is, without repeating its flags (see
     `deftmer.preprocess.cache.choose_preparation`)."""
-    from deftmer.preprocess.cache import choose_preparation
 
     if not cache.is_dir():
         raise UserError(f"cache folder {cache} does not exist; run `deftmer prepare` with --cache pointing there first")
     chosen = choose_preparation(cache, cfg.preprocess, explicit_preprocess_keys(config, sets))
     return cfg.model_copy(update={"preprocess": chosen}, deep=True)
+
+
+def parse_options(pairs: list[str] | None) -> dict[str, str]:
+    """``--option key=value`` pairs into a dict; a pair without ``=`` is a user error."""
+
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--option '{pair}' is not KEY=VALUE (e.g. --option annotation=/data/CASME2-coding.xlsx)")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def config_for_checkpoint(checkpoint: Path, config: Path | None, sets: list[str] | None):
+    """The config a model folder was trained with (a --config/--set may change the rest).
+
+    Preprocessing and model settings are the checkpoint's own: the weights were trained on
+    clips prepared one way, and ``model.*`` comes with the weights. A --config or --set that
+    changes them is refused in one line saying what it changes, instead of quietly giving
+    another answer (or being ignored).
+    """
+
+    if not checkpoint.exists():
+        raise UserError(f"checkpoint {checkpoint} does not exist; pass the --out folder of `deftmer train`")
+    trained = checkpoint_config(checkpoint)
+    cfg = load_config(config, sets, base=None if config is not None else trained) if (config or sets) else trained
+    changed = _fixed_by_training(trained, cfg)
+    if changed:
+        given = f"--config {config}" if config is not None else "--set"
+        raise UserError(f"{given} changes settings the model in {checkpoint} was trained with: {'; '.join(changed[:4])}"
+                        f"{'; ...' if len(changed) > 4 else ''}. Preprocessing and model settings come with the "
+                        "trained weights: drop the option, or train a model with these settings")
+    assert isinstance(cfg, ExperimentConfig)
+    return cfg
+
+
+def _fixed_by_training(trained, cfg) -> list[str]:
+    """``section.key (trained -> given)`` for each preprocessing or model setting that differs."""
+    out = []
+    for section in ("preprocess", "model"):
+        a = getattr(trained, section).model_dump(mode="json")
+        b = getattr(cfg, section).model_dump(mode="json")
+        out += [f"{section}.{k} ({a[k]} -> {b[k]})" for k in a if a[k] != b[k]]
+    return out

@@ -13,9 +13,10 @@ import csv
 import fnmatch
 import math
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from deftmer.errors import DataLayoutError
 

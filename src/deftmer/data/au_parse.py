@@ -95,7 +95,3 @@ def parse_aus(value: object) -> ParsedAUs:
             unique.append(a)
     return ParsedAUs(tuple(unique), tuple(unparsed), text)
 
-
-def format_aus(aus: tuple[ActionUnit, ...]) -> str:
-    """Inverse view for tables and reports: ``AU4+LAU10``."""
-    return "+".join(str(a) for a in aus)

@@ -18,13 +18,18 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from deftmer.data.annotation import (Column, cell_int, cell_text, find_file, find_folder_with_children,
-                                     read_excel_table)
+from deftmer.data.annotation import Column, cell_int, cell_text, find_file, find_folder_with_children, read_excel_table
 from deftmer.data.dataset import MEDataset, register_dataset
 from deftmer.data.labels import get_class_set
 from deftmer.data.loader_options import call_loader
-from deftmer.data.longvideo import (LongVideoSet, TruthInterval, clip_view, interval_from_row,
-                                    register_long_dataset, video_from_folder)
+from deftmer.data.longvideo import (
+    LongVideoSet,
+    TruthInterval,
+    clip_view,
+    interval_from_row,
+    register_long_dataset,
+    video_from_folder,
+)
 from deftmer.data.rules import FRAMES_MISSING
 from deftmer.data.sample import Problem
 

@@ -22,8 +22,8 @@ from deftmer.data.dataset import MEDataset, register_dataset
 from deftmer.data.labels import get_class_set
 from deftmer.data.loader_options import call_loader
 from deftmer.data.rules import attach, dedupe_ids
-from deftmer.data.sample import Problem, Sample
 from deftmer.data.samm import load_samm, normalise_samm_subject
+from deftmer.data.sample import Problem, Sample
 from deftmer.data.smic import load_smic, normalise_smic_subject
 from deftmer.errors import DataLayoutError
 from deftmer.utils.console import logger

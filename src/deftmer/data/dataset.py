@@ -6,9 +6,10 @@ so a new dataset is one new file plus one import line in ``deftmer/data/__init__
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -99,10 +100,6 @@ class MEDataset:
         return pd.DataFrame(rows)
 
 
-class DatasetLoader(Protocol):
-    def __call__(self, root: Path, **options: Any) -> MEDataset: ...
-
-
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
@@ -159,7 +156,7 @@ def load_dataset(name: str, root: str | Path, **options: Any) -> MEDataset:
     return _REGISTRY[key].loader(root, **options)
 
 
-def load_configured_dataset(data: "DataConfig", **extra_options: Any) -> MEDataset:
+def load_configured_dataset(data: DataConfig, **extra_options: Any) -> MEDataset:
     """Load the dataset a config's ``data`` section names, with its class set and loader options.
 
     Every command goes through here, so ``--set data.options.KEY=VALUE`` and

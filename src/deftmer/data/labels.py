@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from deftmer.errors import UserError
+
 
 @dataclass(frozen=True)
 class ClassSet:
@@ -104,7 +106,6 @@ CLASS_SETS: dict[str, ClassSet] = {
 
 
 def get_class_set(name: str) -> ClassSet:
-    from deftmer.errors import UserError
 
     if name not in CLASS_SETS:
         raise UserError(f"unknown class set '{name}'; known: {', '.join(sorted(CLASS_SETS))}")

@@ -9,9 +9,10 @@ register here (``@register_long_dataset``), as clip loaders do in `deftmer.data.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import pandas as pd
 

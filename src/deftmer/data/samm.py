@@ -13,13 +13,27 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from deftmer.data.annotation import (Column, cell_int, cell_text, find_file, find_folder_with_children,
-                                     objective_class_text, read_excel_table)
+from deftmer.data.annotation import (
+    Column,
+    cell_int,
+    cell_text,
+    find_file,
+    find_folder_with_children,
+    objective_class_text,
+    read_excel_table,
+)
 from deftmer.data.dataset import MEDataset, register_dataset
 from deftmer.data.labels import get_class_set
 from deftmer.data.loader_options import call_loader
-from deftmer.data.rules import (aus_with_problems, attach, clip_frames, dedupe_ids, frame_problems,
-                                interval_problems, label_with_problems)
+from deftmer.data.rules import (
+    attach,
+    aus_with_problems,
+    clip_frames,
+    dedupe_ids,
+    frame_problems,
+    interval_problems,
+    label_with_problems,
+)
 from deftmer.data.sample import Problem, Sample
 
 SAMM_FPS = 200.0

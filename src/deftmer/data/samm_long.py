@@ -15,18 +15,24 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from deftmer.data.annotation import (Column, cell_text, find_file, find_folder_with_children,
-                                     read_excel_table)
+from deftmer.data.annotation import Column, cell_text, find_file, find_folder_with_children, read_excel_table
 from deftmer.data.dataset import MEDataset, register_dataset
 from deftmer.data.labels import get_class_set
 from deftmer.data.loader_options import call_loader
-from deftmer.data.longvideo import (LongVideoSet, TruthInterval, clip_view, interval_from_row,
-                                    register_long_dataset, video_from_folder)
+from deftmer.data.longvideo import (
+    LongVideoSet,
+    TruthInterval,
+    clip_view,
+    interval_from_row,
+    register_long_dataset,
+    video_from_folder,
+)
 from deftmer.data.rules import FRAMES_MISSING
-from deftmer.data.sample import Problem
 from deftmer.data.samm import ANNOTATION_PATTERNS as MICRO_PATTERNS
 from deftmer.data.samm import COLUMNS as MICRO_COLUMNS
-from deftmer.data.samm import SAMM_FPS, SHEET as MICRO_SHEET
+from deftmer.data.samm import SAMM_FPS
+from deftmer.data.samm import SHEET as MICRO_SHEET
+from deftmer.data.sample import Problem
 from deftmer.errors import DataLayoutError
 
 ANNOTATION_PATTERNS = ("samm_longvideos*.xlsx", "samm_long_videos*.xlsx")

@@ -76,5 +76,5 @@ class Sample:
         best = min(range(len(self.frame_numbers)), key=lambda i: abs(self.frame_numbers[i] - number))
         return best
 
-    def with_label(self, label: str | None) -> "Sample":
+    def with_label(self, label: str | None) -> Sample:
         return replace(self, label=label)

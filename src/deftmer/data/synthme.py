@@ -8,9 +8,9 @@ the CASME II loader, and ``synthme_truth.json`` as `ClipTruth` records.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Mapping
 
 from deftmer.data.casme2 import load_casme2
 from deftmer.data.dataset import MEDataset, register_dataset

@@ -10,15 +10,22 @@ apex is never spotted on a frame without a face.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from deftmer.data.frames import read_clip_input
 from deftmer.data.sample import Sample
-from deftmer.errors import CheckpointError, UserError
-from deftmer.model.api import MODEL_CARD, MERModel, Prediction, RunConfig
-from deftmer.preprocess.records import ClipInputs
-from deftmer.preprocess.records import PreparedSample
+from deftmer.errors import UserError
+from deftmer.eval.figures import ExplainContent, face_area_mask
+from deftmer.facs import REGION_NAMES
+from deftmer.model.api import MERModel, Prediction, RunConfig
+from deftmer.preprocess import prepare_frames
+from deftmer.preprocess.face import get_landmarker
+from deftmer.preprocess.flowpack import as_flowpack_sample
+from deftmer.preprocess.records import ClipInputs, PreparedSample
+from deftmer.unimer.constraints import check_clip
+from deftmer.unimer.describe import describe_region
+from deftmer.unimer.motion import ranked_regions, region_stats
 from deftmer.unimer.records import RegionMotionStats
 
 MIN_FRAMES = 3
@@ -64,7 +71,6 @@ class ClipAnalysis:
 
 def read_clip(path: str | Path) -> tuple[list, float]:
     """Frames of a video or frame folder; fewer than 3 frames cannot show onset -> apex motion."""
-    from deftmer.data.frames import read_clip_input
 
     frames, fps = read_clip_input(path)
     if len(frames) < MIN_FRAMES:
@@ -103,7 +109,6 @@ def read_user_clip(path: str | Path) -> UserClip:
 
 def user_clip(frames: list, fps: float) -> UserClip:
     """A `UserClip` of frames already decoded (a segment of a long video, say)."""
-    from deftmer.preprocess.face import get_landmarker
 
     landmarker = get_landmarker()
     return UserClip(frames, fps, tuple(landmarker.detect(f) is not None for f in frames))
@@ -153,7 +158,6 @@ def face_segment(clip: UserClip, name: str, onset: int | None = None, apex: int 
 def prepare_clip(frames: list, cfg: RunConfig, sample_id: str, onset: int | None = None,
                  apex: int | None = None) -> PreparedSample:
     """Face, alignment, onset/apex (spotted when not given) and flow for in-memory frames."""
-    from deftmer.preprocess import prepare_frames
 
     _check_index("onset", onset, len(frames))
     _check_index("apex", apex, len(frames))
@@ -164,8 +168,6 @@ def prepare_clip(frames: list, cfg: RunConfig, sample_id: str, onset: int | None
 
 def describe_motion(stats: list[RegionMotionStats], cfg: RunConfig, top: int = 4) -> list[RegionMotion]:
     """The strongest moving regions, in the Uni-MER wording (read from measured flow only)."""
-    from deftmer.unimer.describe import describe_region
-    from deftmer.unimer.motion import ranked_regions
 
     return [RegionMotion(s.region, s.direction, round(float(s.magnitude), 4), round(float(s.snr), 3),
                          describe_region(s, cfg.unimer))
@@ -209,8 +211,6 @@ def analyse_clip(path: str | Path, model: MERModel, cfg: RunConfig, onset: int |
     ``clip`` = the clip already read with `read_user_clip` (so a CLI can check the input
     before it spends time loading a model).
     """
-    from deftmer.unimer.constraints import check_clip
-    from deftmer.unimer.motion import region_stats
 
     path = Path(path)
     clip = clip if clip is not None else read_user_clip(path)
@@ -219,7 +219,6 @@ def analyse_clip(path: str | Path, model: MERModel, cfg: RunConfig, onset: int |
     prepared, used, note = _prepare_faces(clip, cfg, path, onset, apex)
     if cfg.data.dataset == "flowpack":
         # a model trained on a flow pack learned the pack's flow maps: give it the same
-        from deftmer.preprocess.flowpack import as_flowpack_sample
 
         prepared = as_flowpack_sample(prepared, cfg.preprocess, cfg.preprocess.flowpack_side)
     sample = clip_sample(sample_id, fps, prepared)
@@ -240,8 +239,6 @@ def analyse_clip(path: str | Path, model: MERModel, cfg: RunConfig, onset: int |
 
 def explain_content(a: ClipAnalysis, prepared: PreparedSample):
     """What the explain figure shows, from an analysis and its prepared inputs."""
-    from deftmer.eval.figures import ExplainContent, face_area_mask
-    from deftmer.facs import REGION_NAMES
 
     desc = a.description
     measured = motion_sentence(a.moving_regions)

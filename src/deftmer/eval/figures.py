@@ -10,13 +10,15 @@ Flow is in image coordinates (u to the image right, v down), as in `PreparedSamp
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:  # matplotlib is slow to import and the CLI imports this module: loaded on first use
+    from matplotlib.figure import Figure
 
 
 # --- pure array helpers ------------------------------------------------------------------------
@@ -127,6 +129,9 @@ def region_mean_magnitude(flow: np.ndarray, roi_masks: np.ndarray) -> np.ndarray
 
 def new_figure(width: float, height: float) -> Figure:
     """A figure on its own Agg canvas (thread-safe, no pyplot, no display needed)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)
     return fig
@@ -140,6 +145,8 @@ def figure_to_png(fig: Figure, dpi: int = 100) -> bytes:
 
 def figure_to_array(fig: Figure) -> np.ndarray:
     """Render to an RGB uint8 array (for tests and for composing images)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 _AU_RE = re.compile(r"^\s*([LRlr])?\s*AU\s*(\d+)", re.IGNORECASE)
 
@@ -110,6 +110,8 @@ class MetricsReport:
 
 
 def _uf1_uar(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]) -> tuple[float, float]:
+    from sklearn.metrics import precision_recall_fscore_support  # lazy: heavy, and the CLI imports this module
+
     present = [c for c in classes if c in set(y_true)]
     if not present:
         return 0.0, 0.0
@@ -126,6 +128,8 @@ def group_scores(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence
 
 
 def class_scores(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]) -> dict[str, ClassScores]:
+    from sklearn.metrics import precision_recall_fscore_support
+
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=list(classes), average=None, zero_division=0)
     return {c: ClassScores(float(p[i]), float(r[i]), float(f[i]), int(s[i])) for i, c in enumerate(classes)}
 
@@ -191,6 +195,8 @@ def compute_metrics(predictions: pd.DataFrame, classes: Sequence[str], **info: A
 
     ``info`` fills the descriptive fields (model, dataset, protocol, class_set, n_folds, ...).
     """
+    from sklearn.metrics import confusion_matrix
+
     df = predictions
     y_true = df["true"].astype(str).tolist()
     y_pred = df["pred"].astype(str).tolist()

@@ -18,8 +18,8 @@ import jinja2
 
 from deftmer.errors import UserError
 from deftmer.eval import figures as F
-from deftmer.eval.published import SELECTION_NOTE, PublishedResult, published_for
 from deftmer.eval.predictions import read_predictions
+from deftmer.eval.published import SELECTION_NOTE, PublishedResult, published_for
 from deftmer.utils.console import shell_arg
 from deftmer.utils.io import atomic_write_bytes, atomic_write_text, read_json
 

@@ -33,7 +33,7 @@ def recognise_intervals(source: VideoSource, intervals: list[SpottedInterval], m
     """(interval, its `ClipAnalysis`) per interval, with frame indices of the whole video."""
     ranges = [interval_range(i, source.n_frames) for i in intervals]
     out = []
-    for interval, (start, stop), frames in zip(intervals, ranges, source.segments(ranges)):
+    for interval, (start, _stop), frames in zip(intervals, ranges, source.segments(ranges)):
         if len(frames) < MIN_FRAMES:  # the video ended before the container's frame count said
             continue
         apex = min(max(interval.apex - start, 1), len(frames) - 1)

@@ -7,9 +7,10 @@ model by name (`create_model`, `load_model`) is `deftmer.models`, above every mo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 

@@ -27,16 +27,30 @@ from torch import nn
 
 from deftmer.data.labels import ClassSet, get_class_set
 from deftmer.errors import CheckpointError, UserError
-from deftmer.model.api import (MODEL_CARD, Prediction, RunConfig, SavedConfig, TrainingPhase, register_model,
-                               write_model_card)
+from deftmer.facs import MODEL_AUS, REGION_NAMES
+from deftmer.model.api import (
+    MODEL_CARD,
+    Prediction,
+    RunConfig,
+    SavedConfig,
+    TrainingPhase,
+    register_model,
+    write_model_card,
+)
 from deftmer.model.deft_training import training_phases
-from deftmer.preprocess.records import ClipInputs
-from deftmer.model.experts import (EXPERTS, DynamicTextureExpert, FrozenBackbone, MotionSemanticsExpert,
-                                   StructureExpert)
+from deftmer.model.evidence import grounded_evidence
+from deftmer.model.experts import EXPERTS, DynamicTextureExpert, FrozenBackbone, MotionSemanticsExpert, StructureExpert
 from deftmer.model.fusion import ClassHead, ExpertFusion, disentanglement_loss
 from deftmer.model.inputs import REGION_FEATURES, flow_field, mirror_clip, region_motion_features
-from deftmer.facs import MODEL_AUS, REGION_NAMES
+from deftmer.model.language import DeftLanguage
+from deftmer.model.llm import add_lora, load_llm
+from deftmer.model.prompt import option_text
+from deftmer.preprocess.records import ClipInputs
+from deftmer.unimer.answer import EVIDENCE_KEY, REASONING_KEY, format_evidence, parse_answer
+from deftmer.unimer.builder import motion_descriptions
 from deftmer.utils.console import logger
+from deftmer.utils.io import atomic_write_with
+from deftmer.utils.seed import seed_everything
 
 WEIGHTS = "deft.safetensors"
 _AU_INDEX = {n: i for i, n in enumerate(MODEL_AUS)}
@@ -53,11 +67,11 @@ class ClipTensors:
     au_targets: torch.Tensor         # (N, n_aus) multi-hot over MODEL_AUS
     au_mask: torch.Tensor            # (N,) 1 where the clip has AU annotations
 
-    def select(self, idx: torch.Tensor) -> "ClipTensors":
+    def select(self, idx: torch.Tensor) -> ClipTensors:
         return ClipTensors({k: v[idx] for k, v in self.feats.items()}, self.labels[idx],
                            self.au_targets[idx], self.au_mask[idx])
 
-    def to(self, device: torch.device) -> "ClipTensors":
+    def to(self, device: torch.device) -> ClipTensors:
         return ClipTensors({k: v.to(device) for k, v in self.feats.items()}, self.labels.to(device),
                            self.au_targets.to(device), self.au_mask.to(device))
 
@@ -173,16 +187,12 @@ class DeftModel:
 
     def build(self, experts: list[str]) -> None:
         """Create the trainable modules (and load the LLM + LoRA) for the given experts."""
-        from deftmer.utils.seed import seed_everything
 
         seed_everything(self.cfg.seed)
         m = self.cfg.model
         self.experts = list(experts)
         hidden, scale = None, 1.0
         if m.use_llm:
-            from deftmer.model.language import DeftLanguage
-            from deftmer.model.llm import add_lora, load_llm
-
             llm = load_llm(m.llm, seed=self.cfg.seed, num_layers=m.llm_layers)
             hidden = llm.hidden_size
             scale = float(llm.model.get_input_embeddings().weight.norm(dim=-1).median())
@@ -275,7 +285,6 @@ class DeftModel:
         (``model.llm_input="motion_text"``); None when it reads expert tokens."""
         if self.language is None or self.cfg.model.llm_input != "motion_text":
             return None
-        from deftmer.unimer.builder import motion_descriptions
 
         texts = motion_descriptions(clips, self.class_set, self.cfg.unimer)
         return [self.language.prompts.answer_ids(t, close=False) for t in texts]
@@ -360,8 +369,6 @@ class DeftModel:
         return preds
 
     def _prediction(self, sample_id: str, probs: np.ndarray, text: str) -> Prediction:
-        from deftmer.unimer.answer import parse_answer
-
         classes = self.class_set.classes
         label = classes[int(np.argmax(probs))]
         pred = Prediction(sample_id, label, {c: float(v) for c, v in zip(classes, probs)})
@@ -372,8 +379,6 @@ class DeftModel:
 
     def evidence(self, clip: ClipInputs, au_probs: np.ndarray | None) -> str:
         """The grounded Evidence line of one clip (see `deftmer.model.evidence`)."""
-        from deftmer.model.evidence import grounded_evidence
-        from deftmer.unimer.answer import format_evidence
 
         m = self.cfg.model
         return format_evidence(grounded_evidence(clip.prepared, au_probs, self.cfg.unimer,
@@ -389,8 +394,6 @@ class DeftModel:
         continuation stops at the first line that opens another section. Without an LLM
         (``use_llm=False``) the answer has no Reasoning part.
         """
-        from deftmer.model.prompt import option_text
-        from deftmer.unimer.answer import EVIDENCE_KEY, REASONING_KEY
 
         heads = [f"{option_text(lab)}\n{EVIDENCE_KEY}: {ev}" for lab, ev in zip(labels, evidence)]
         if self.language is None or self.cfg.model.explain_max_tokens <= 0:
@@ -431,7 +434,6 @@ class DeftModel:
     def save(self, out_dir: Path) -> None:
         from safetensors.torch import save_file
 
-        from deftmer.utils.io import atomic_write_with
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -441,7 +443,7 @@ class DeftModel:
                          stats={k: v for k, v in self.stats.items() if isinstance(v, (int, float, str))})
 
     @classmethod
-    def load(cls, model_dir: Path) -> "DeftModel":
+    def load(cls, model_dir: Path) -> DeftModel:
         from safetensors.torch import load_file
 
         d = Path(model_dir)

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from deftmer.model.deft import ClipTensors, DeftModel
 
 
-def training_phases(model: "DeftModel", train: list[ClipInputs], dev) -> tuple[list[TrainingPhase], dict]:
+def training_phases(model: DeftModel, train: list[ClipInputs], dev) -> tuple[list[TrainingPhase], dict]:
     """DEFT's phases on ``train`` (stage 2 only with an LLM) and the preparation's stats."""
     views, gate_stats = _prepare(model, train, dev)
     weights = model.class_weights(views.plain.labels)
@@ -72,10 +72,10 @@ def _gen(seed: int, phase: int, epoch: int) -> torch.Generator:
 class _Views:
     """The training clips' tensors as they are and as seen in a mirror, row for row."""
 
-    plain: "ClipTensors"
-    mirrored: "ClipTensors | None"
+    plain: ClipTensors
+    mirrored: ClipTensors | None
 
-    def batch(self, idx: torch.Tensor, flip: torch.Tensor | None) -> "ClipTensors":
+    def batch(self, idx: torch.Tensor, flip: torch.Tensor | None) -> ClipTensors:
         b = self.plain.select(idx)
         if self.mirrored is None or flip is None or not flip.any():
             return b
@@ -88,7 +88,7 @@ def _flips(n: int, gen: torch.Generator, on: bool) -> torch.Tensor | None:
     return torch.rand(n, generator=gen) < 0.5 if on else None
 
 
-def _prepare(model: "DeftModel", train: list["ClipInputs"], dev) -> tuple[_Views, dict]:
+def _prepare(model: DeftModel, train: list[ClipInputs], dev) -> tuple[_Views, dict]:
     """Stacked inputs (and mirrored inputs), motion standardisation and the expert gates."""
     net = model.net
     plain = model.tensors(train)
@@ -110,7 +110,7 @@ def _prepare(model: "DeftModel", train: list["ClipInputs"], dev) -> tuple[_Views
     return _Views(plain.to(dev), None if mirrored is None else mirrored.to(dev)), gate_stats
 
 
-def _stage1(model: "DeftModel", views: _Views, weights, ctx: TrainingContext) -> int:
+def _stage1(model: DeftModel, views: _Views, weights, ctx: TrainingContext) -> int:
     """Experts + their heads, no LLM; returns the number of training examples processed."""
     cfg, tc, net = model.cfg, model.cfg.train, model.net
     n = views.plain.labels.shape[0]
@@ -142,7 +142,7 @@ def _stage1(model: "DeftModel", views: _Views, weights, ctx: TrainingContext) ->
     return total * bs
 
 
-def _answers(model: "DeftModel", train: list["ClipInputs"], views: _Views) -> tuple[list, list | None]:
+def _answers(model: DeftModel, train: list[ClipInputs], views: _Views) -> tuple[list, list | None]:
     """Token ids of each training clip's complete Uni-MER answer (and of its mirror's)."""
     prompts = model.language.prompts
 
@@ -155,7 +155,7 @@ def _answers(model: "DeftModel", train: list["ClipInputs"], views: _Views) -> tu
     return plain, mirrored
 
 
-def _texts(model: "DeftModel", train: list["ClipInputs"], views: _Views) -> tuple[list, list | None] | None:
+def _texts(model: DeftModel, train: list[ClipInputs], views: _Views) -> tuple[list, list | None] | None:
     """Motion text ids of each training clip (and its mirror) when the LLM reads text, else None."""
     plain = model.text_inputs(train)
     if plain is None:
@@ -206,7 +206,7 @@ class _Stage2Plan:
         return _epoch_batches(self.n, self.bs, gen, lengths if with_answers else None)[k], flips, with_answers
 
 
-def _stage2_optimiser(model: "DeftModel", tc) -> torch.optim.Optimizer:
+def _stage2_optimiser(model: DeftModel, tc) -> torch.optim.Optimizer:
     net = model.net
     lora = [p for name, p in model.llm.model.named_parameters() if "lora_" in name]
     for p in lora:
@@ -219,7 +219,7 @@ def _stage2_optimiser(model: "DeftModel", tc) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, weight_decay=tc.weight_decay)
 
 
-def _stage2(model: "DeftModel", views: _Views, answers: tuple[list, list | None], texts, weights,
+def _stage2(model: DeftModel, views: _Views, answers: tuple[list, list | None], texts, weights,
             ctx: TrainingContext) -> tuple[int, dict]:
     """Epochs of the hybrid objective, then of the decision alone (see module docstring)."""
     cfg, tc, net = model.cfg, model.cfg.train, model.net

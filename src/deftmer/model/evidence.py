@@ -21,16 +21,16 @@ The test clip's AU labels are never read here: only its flow and the model's own
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from deftmer.data.sample import ActionUnit
+from deftmer.facs import AUS, MODEL_AUS, expected_motions
 from deftmer.preprocess.records import PreparedSample
 from deftmer.unimer.config import UnimerConfig
 from deftmer.unimer.constraints import au_verdict, infer_aus
 from deftmer.unimer.describe import EvidenceItem, describe_au
-from deftmer.facs import AUS, MODEL_AUS, expected_motions
 from deftmer.unimer.motion import region_stats
 from deftmer.unimer.records import AUVerdict, RegionMotionStats
 

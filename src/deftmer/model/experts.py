@@ -14,9 +14,8 @@ runs the backbone once per clip rather than once per fold.
 from __future__ import annotations
 
 import contextlib
-import io
-
 import hashlib
+import io
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from deftmer.errors import ConfigError
-from deftmer.model.inputs import REGION_FEATURES
 from deftmer.facs import MODEL_AUS, REGION_NAMES
+from deftmer.model.inputs import REGION_FEATURES
 
 EXPERTS: tuple[str, ...] = ("structure", "dynamic", "motion")
 _IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)

@@ -18,8 +18,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from deftmer.preprocess.records import PreparedSample
 from deftmer.facs import REGION_INDEX, REGION_NAMES
+from deftmer.preprocess.records import ClipInputs, PreparedSample
 
 #: per-region motion features, in this order (see ``region_motion_features``)
 REGION_FEATURES: tuple[str, ...] = ("mean_u", "mean_v", "mean_mag", "p90_mag", "mean_strain", "std_u", "std_v")
@@ -140,6 +140,5 @@ def mirror_sample(sample):
 
 def mirror_clip(clip):
     """A training clip and its annotation as seen in a mirror (see `mirror_prepared`)."""
-    from deftmer.preprocess.records import ClipInputs
 
     return ClipInputs(mirror_sample(clip.sample), mirror_prepared(clip.prepared))

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from deftmer.model.experts import clip_normalised
+
 
 @dataclass
 class ExpertReliability:
@@ -29,7 +31,6 @@ class ExpertReliability:
 
 def expert_inputs(feats: dict[str, torch.Tensor], expert: str) -> np.ndarray:
     """The raw (frozen / pooled) input of one expert as a flat (N, D) array."""
-    from deftmer.model.experts import clip_normalised
 
     if expert == "structure":
         x = feats["face"].mean(1)

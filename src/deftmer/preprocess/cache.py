@@ -26,8 +26,8 @@ import io
 import json
 import re
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import yaml
@@ -37,7 +37,8 @@ from deftmer.data.sample import Sample
 from deftmer.errors import UserError
 from deftmer.preprocess.config import PreprocessConfig
 from deftmer.preprocess.dynamic import difference_image
-from deftmer.preprocess.records import PreparedSample
+from deftmer.preprocess.records import ClipInputs, PreparedSample
+from deftmer.utils.console import logger, shell_arg
 from deftmer.utils.io import atomic_write_bytes, atomic_write_json, is_environment_error, write_text_if_changed
 from deftmer.utils.locks import folder_lock
 
@@ -181,9 +182,6 @@ class PreparedCache:
         atomic_write_json(self.failure_path(sample), {"sample_id": sample.id, "reason": reason,
                                                       "inputs": inputs_fingerprint(sample)})
 
-    def clear_failure(self, sample: Sample) -> None:
-        self.failure_path(sample).unlink(missing_ok=True)
-
     def write_config(self) -> None:
         """The config this folder was made with, beside the files (the hash alone is opaque);
         not rewritten when unchanged, so an up-to-date read-only cache is never written."""
@@ -256,7 +254,6 @@ def choose_preparation(cache_dir: str | Path, wanted: PreprocessConfig, explicit
     holding a single preparation is used as it is, without repeating its flags. Otherwise one
     line names the preparations and the flags that select each.
     """
-    from deftmer.utils.console import logger, shell_arg
 
     root = Path(cache_dir)
     if (root / wanted.cache_hash()).is_dir():
@@ -280,14 +277,12 @@ def choose_preparation(cache_dir: str | Path, wanted: PreprocessConfig, explicit
     raise UserError(f"cache {root} holds {len(preps)} preparations; choose one with its flags: {options}")
 
 
-def load_clip_inputs(samples: list[Sample], cache_dir: str | Path, cfg: PreprocessConfig) -> list["ClipInputs"]:
+def load_clip_inputs(samples: list[Sample], cache_dir: str | Path, cfg: PreprocessConfig) -> list[ClipInputs]:
     """Cached inputs of ``samples`` for training/evaluation, in the given order.
 
     Samples never prepared, or whose file cannot be read (truncated) -> one `UserError` naming
     how many; samples that failed preprocessing are skipped with a warning naming them and why.
     """
-    from deftmer.preprocess.records import ClipInputs
-    from deftmer.utils.console import logger, shell_arg
 
     cache = PreparedCache(cache_dir, cfg)
     failed: dict[str, str] = {}

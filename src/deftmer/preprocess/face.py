@@ -86,7 +86,7 @@ class FaceLandmarker:
             self._task.close()
             self._task = None
 
-    def __enter__(self) -> "FaceLandmarker":
+    def __enter__(self) -> FaceLandmarker:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from deftmer.errors import UserError
+from deftmer.preprocess.face import FaceLandmarker, eye_centres
+from deftmer.utils.io import atomic_write_with
 
 #: Resource file inside the package: float32 (478, 2), x and y in [0, 1] of the crop.
 TEMPLATE_RESOURCE = "face_template_478.npy"
@@ -38,7 +40,6 @@ def build_face_template(rgb: np.ndarray | None = None) -> np.ndarray:
     The mesh is rotated about the eye midpoint so the eye line is horizontal (a photo's head
     roll is not part of a face's layout), then scaled to its own bounding box.
     """
-    from deftmer.preprocess.face import FaceLandmarker, eye_centres
 
     if rgb is None:
         from skimage.data import astronaut
@@ -61,7 +62,6 @@ def build_face_template(rgb: np.ndarray | None = None) -> np.ndarray:
 
 def save_face_template(path: str | Path | None = None) -> Path:
     """Rebuild the shipped resource (a maintainer's step; the result is committed)."""
-    from deftmer.utils.io import atomic_write_with
 
     target = Path(path) if path is not None else _template_path()
     template = build_face_template()

@@ -15,6 +15,7 @@ import numpy as np
 from deftmer.data.frames import read_frame
 from deftmer.data.sample import Sample
 from deftmer.errors import UserError
+from deftmer.facs import REGION_NAMES
 from deftmer.preprocess.apex import spot_apex
 from deftmer.preprocess.cache import round_to_storage
 from deftmer.preprocess.config import PreprocessConfig
@@ -25,7 +26,6 @@ from deftmer.preprocess.flowpack import decode_flowpack_flow, prepare_flowpack  
 from deftmer.preprocess.records import PreparedSample
 from deftmer.preprocess.rois import roi_masks, stable_mask
 from deftmer.preprocess.timing import STAGES, StageTimer  # noqa: F401 (re-exported for the runner)
-from deftmer.facs import REGION_NAMES
 
 #: Annotation problems (data layer's `Problem.kind`) that make an annotated apex untrustworthy.
 APEX_PROBLEMS = ("apex_missing", "apex_outside_interval", "apex_flagged", "apex_equals_onset")

@@ -67,11 +67,6 @@ def hull_mask(points: np.ndarray, size: int) -> np.ndarray:
     return mask.astype(bool)
 
 
-def roi_polygons(landmarks: np.ndarray) -> list[np.ndarray]:
-    """Convex-hull polygon (K, 2) of every region, in REGIONS order."""
-    return [cv2.convexHull(landmarks[list(t.landmarks)].astype(np.float32))[:, 0, :] for t in ROI_TEMPLATES]
-
-
 def roi_masks(landmarks: np.ndarray, size: int) -> np.ndarray:
     """bool (R, size, size) masks of the AU regions, in ``facs.REGIONS`` order."""
     return np.stack([hull_mask(landmarks[list(t.landmarks)], size) for t in ROI_TEMPLATES])

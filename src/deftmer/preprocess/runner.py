@@ -9,7 +9,6 @@ only the missing samples.
 from __future__ import annotations
 
 import contextlib
-import json
 import multiprocessing
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -20,11 +19,11 @@ from deftmer.data.sample import Sample
 from deftmer.errors import UserError
 from deftmer.preprocess.cache import PreparedCache
 from deftmer.preprocess.config import PreprocessConfig
+from deftmer.preprocess.face import get_landmarker
 from deftmer.preprocess.pipeline import STAGES, StageTimer, prepare_sample
 from deftmer.utils import testhooks
 from deftmer.utils.console import console, logger, make_progress
 from deftmer.utils.io import TMP_SUFFIX, atomic_write_json, remove_stale_tmp
-
 
 #: Clips each pool worker must get before starting it pays off. A spawned worker costs about
 #: 1 CPU-s (interpreter, imports, landmarker; 5-6 s wall on a busy 2-core box) against about
@@ -167,7 +166,6 @@ def init_worker() -> None:
     pool is the parallelism) and the MediaPipe landmarker loaded once."""
     import cv2
 
-    from deftmer.preprocess.face import get_landmarker
 
     cv2.setNumThreads(1)
     get_landmarker()
@@ -324,10 +322,3 @@ def _run_pool(todo: list[Sample], root: str, cfg: PreprocessConfig, workers: int
         raise
     pool.shutdown(wait=True)
 
-
-def read_report(cache_dir: str | Path, cfg: PreprocessConfig) -> dict:
-    """The last saved report of this cache and config (JSON as written)."""
-    path = PreparedCache(cache_dir, cfg).dir / REPORT
-    if not path.is_file():
-        raise UserError(f"no preprocessing report at {path}; run `deftmer prepare` first")
-    return json.loads(path.read_text())

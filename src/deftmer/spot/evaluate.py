@@ -6,9 +6,9 @@ the spotted intervals of one video (`deftmer.eval.spot_recognise` provides one).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from deftmer.data.longvideo import LongVideo, LongVideoSet
 from deftmer.spot.config import SpotConfig

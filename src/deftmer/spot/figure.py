@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from deftmer.spot.source import VideoSource
+from deftmer.preprocess.face import get_landmarker
 from deftmer.spot.rules import BLINK, HEAD, NO_RETURN, SPEECH, TOO_LONG, TOO_SHORT
+from deftmer.spot.source import VideoSource
 from deftmer.spot.spotter import SpotResult, SpottedInterval
 
 MAX_THUMBNAILS = 16
@@ -17,7 +18,6 @@ _COLUMNS = 4
 
 def face_box(rgb: np.ndarray, margin: float = 0.25) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1) around the face's landmarks (the whole frame without a face)."""
-    from deftmer.preprocess.face import get_landmarker
 
     h, w = rgb.shape[:2]
     pts = get_landmarker().detect(rgb)

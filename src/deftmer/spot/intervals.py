@@ -14,11 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import find_peaks
 
+from deftmer.facs import REGION_NAMES
 from deftmer.spot.config import SpotConfig
 from deftmer.spot.signals import MotionSignals
-from deftmer.facs import REGION_NAMES
 
 MAD_TO_SIGMA = 1.4826
 UPPER_LIDS = [REGION_NAMES.index("upper_lid_L"), REGION_NAMES.index("upper_lid_R")]
@@ -73,6 +72,8 @@ def motion_score(sig: MotionSignals, cfg: SpotConfig) -> MotionScore:
 def segments(score: np.ndarray, high: float, low: float, merge_gap: int) -> list[tuple[int, int]]:
     """Runs (first, last row) around each peak above ``high``, extended while above ``low``;
     runs closer than ``merge_gap`` rows are one movement (an expression's rise and fall)."""
+    from scipy.signal import find_peaks  # lazy: scipy.signal is slow to import, and the CLI imports this
+
     peaks, _ = find_peaks(np.concatenate([[-np.inf], score, [-np.inf]]), height=high)
     runs: list[list[int]] = []
     for p in peaks - 1:

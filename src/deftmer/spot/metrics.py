@@ -9,8 +9,8 @@ Spot-then-recognise (MEGC 2023 STR): a true positive must also carry the right c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 IOU_THRESHOLD = 0.5
 
@@ -72,7 +72,7 @@ class SpotCounts:
         denom = 2 * self.tp + self.fp + self.fn
         return 2 * self.tp / denom if denom else 0.0
 
-    def add(self, other: "SpotCounts") -> "SpotCounts":
+    def add(self, other: SpotCounts) -> SpotCounts:
         return SpotCounts(self.tp + other.tp, self.n_pred + other.n_pred, self.n_true + other.n_true)
 
     def to_json(self) -> dict:

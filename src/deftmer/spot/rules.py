@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import find_peaks
 
 from deftmer.spot.config import SpotConfig
 from deftmer.spot.intervals import AWAY_FROM_EYES, LOWER_LIDS, MOUTH, SCORED, UPPER_LIDS, MotionScore, chained_shift
@@ -88,6 +87,8 @@ def is_speech(ms: MotionScore, e: Extent, cfg: SpotConfig, rate: float) -> bool:
     if e.regions[0] not in MOUTH:
         return False
     mouth = np.nan_to_num(ms.z[:, MOUTH]).max(axis=1)
+    from scipy.signal import find_peaks  # lazy: slow to import, and the CLI imports this module
+
     syllables, _ = find_peaks(mouth[e.first:e.last + 1], height=ms.low, distance=2)
     if len(syllables) >= 4:   # open-close cycles inside one run: an expression rises and falls once
         return True

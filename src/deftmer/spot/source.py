@@ -6,9 +6,9 @@ so spotting streams it, and recognition later reads back only the frames of each
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np

@@ -7,15 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
+from deftmer.facs import REGION_NAMES
 from deftmer.preprocess.face import NoFaceError
 from deftmer.spot.config import SpotConfig
 from deftmer.spot.intervals import motion_score, segments
 from deftmer.spot.rules import extent, rejection
 from deftmer.spot.signals import MotionSignals, extract_signals
 from deftmer.spot.source import VideoSource
-from deftmer.facs import REGION_NAMES
 from deftmer.utils.console import make_progress
-
 
 #: Fewer measured frames than this leave no noise level to judge candidates against.
 MIN_MEASURED_ROWS = 10

@@ -14,13 +14,14 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from deftmer.errors import UserError
+from deftmer.preprocess.face import FaceLandmarker
 from deftmer.utils.io import atomic_save_npz
 
 #: MediaPipe face-mesh indices that locate each FACS region's anatomical centre (their mean).
@@ -87,7 +88,6 @@ def detect_landmarks(images: list[np.ndarray]) -> list[np.ndarray | None]:
 
     The same landmarker preprocessing uses, so SynthME's anatomy and the pipeline's agree.
     """
-    from deftmer.preprocess.face import FaceLandmarker
 
     with FaceLandmarker() as landmarker:
         found = [landmarker.detect(img) for img in images]
@@ -119,7 +119,7 @@ def _base_image(name: str) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_base_face(name: str) -> BaseFace:
     """The base face and its landmarks: detected once with MediaPipe, then read from a cache.
 

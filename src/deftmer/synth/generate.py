@@ -17,21 +17,29 @@ import io
 import json
 import time
 import zipfile
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import cv2
 import numpy as np
 
 from deftmer.data.sample import ActionUnit
 from deftmer.data.synthme import ANNOTATION_NAME, TRUTH_NAME, ClipTruth, TrueAU
-from deftmer.synth.face import FACE_OVAL, SubjectFace, build_subject_face, draw_identity
-from deftmer.synth.motion import IOD_224, ClipRenderer, HeadMotion, apply_affine, au_field, \
-    blink_course, forward_displacement, time_course
 from deftmer.errors import UserError
 from deftmer.facs import AUS, MIDLINE_BASES, emfacs_emotion, expected_motions, objective_class
-from deftmer.utils.console import logger, make_progress
+from deftmer.synth.face import FACE_OVAL, SubjectFace, build_subject_face, draw_identity
+from deftmer.synth.motion import (
+    IOD_224,
+    ClipRenderer,
+    HeadMotion,
+    apply_affine,
+    au_field,
+    blink_course,
+    forward_displacement,
+    time_course,
+)
+from deftmer.utils.console import make_progress
 from deftmer.utils.io import atomic_write_bytes, atomic_write_json
 
 SETTINGS_NAME = ".synthme_settings.json"

@@ -23,10 +23,17 @@ import numpy as np
 
 from deftmer.data.sample import ActionUnit
 from deftmer.data.synthme_long import ANNOTATION_NAME, KINDS, TRUTH_NAME, LongEvent
-from deftmer.synth.face import SubjectFace
-from deftmer.synth.generate import CLASS_COMBOS, SYNTHME_CLASSES, _face_centre, _is_lateral, deterministic_xlsx, subject_face
-from deftmer.synth.motion import IOD_224, ClipRenderer, HeadMotion, au_field, blink_course, time_course
 from deftmer.errors import UserError
+from deftmer.synth.face import SubjectFace
+from deftmer.synth.generate import (
+    CLASS_COMBOS,
+    SYNTHME_CLASSES,
+    _face_centre,
+    _is_lateral,
+    deterministic_xlsx,
+    subject_face,
+)
+from deftmer.synth.motion import IOD_224, ClipRenderer, HeadMotion, au_field, blink_course, time_course
 from deftmer.utils.console import make_progress
 from deftmer.utils.io import atomic_write_bytes, atomic_write_json
 
@@ -318,7 +325,7 @@ def generate_long_synthme(out: str | Path, videos: int = 4, seed: int = 0, optio
                 tmp.mkdir(parents=True, exist_ok=True)
                 write = _write_frames(tmp, opts.jpeg_quality)
                 render_video(subject_face(seed, v, opts.size), events, n_frames, seed, v, opts,
-                             lambda f, rgb: (write(f, rgb), bar.advance(task)))
+                             lambda f, rgb, write=write: (write(f, rgb), bar.advance(task)))
                 tmp.rename(folder)
                 rendered += 1
             else:

@@ -15,20 +15,12 @@ import cv2
 import numpy as np
 
 from deftmer.data.sample import ActionUnit
-from deftmer.synth.face import SubjectFace, region_sigma
 from deftmer.facs import expected_motions
+from deftmer.synth.face import SubjectFace, region_sigma
 
 #: Inter-ocular distance of a 224-px aligned face (preprocessing puts the eyes 0.30 x 224 apart);
 #: amplitudes are given in px of such a face and scaled to the frame by the subject's own IOD.
 IOD_224 = 0.30 * 224
-
-
-@dataclass(frozen=True)
-class PlacedAU:
-    """An AU to render: its label, and its peak amplitude in px of a 224-px aligned face."""
-
-    au: ActionUnit
-    amplitude_224: float
 
 
 def au_field(face: SubjectFace, au: ActionUnit, amplitude_px: float) -> np.ndarray:
@@ -80,7 +72,7 @@ class HeadMotion:
     centre: tuple[float, float]
 
     @staticmethod
-    def draw(rng: np.random.Generator, amplitude_px: float, centre: tuple[float, float]) -> "HeadMotion":
+    def draw(rng: np.random.Generator, amplitude_px: float, centre: tuple[float, float]) -> HeadMotion:
         def terms(amp: float) -> tuple[tuple[float, float, float], ...]:
             return tuple((float(amp * rng.uniform(0.3, 1.0) / 2), float(rng.uniform(0.5, 3.0)),
                           float(rng.uniform(0, 2 * np.pi))) for _ in range(2))

@@ -26,9 +26,10 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -38,14 +39,27 @@ from deftmer.data.sample import Sample
 from deftmer.errors import CheckpointError, UserError
 from deftmer.eval.metrics import MetricsReport, compute_metrics
 from deftmer.eval.predictions import read_predictions
-from deftmer.model.api import Prediction, registering_module, RunConfig
+from deftmer.model.api import Prediction, RunConfig, registering_module
 from deftmer.models import create_model
+from deftmer.preprocess.cache import load_clip_inputs
 from deftmer.preprocess.records import ClipInputs
 from deftmer.train.folds import Fold, check_no_leak, fold_dir_name, fold_seed, make_folds, select_folds
+from deftmer.train.runfiles import (
+    DONE,
+    PREDICTIONS,
+    REMERGE,
+    RUN_CARD,
+    any_fold_done,
+    check_pooled_counts,
+    claim_folds,
+    read_descriptions,
+    read_done,
+    read_run_card,
+)
 from deftmer.train.trainer import fit_model
-from deftmer.train.runfiles import (DONE, PREDICTIONS, REMERGE, RUN_CARD, any_fold_done, check_pooled_counts,
-                                    claim_folds, read_descriptions, read_done, read_run_card)
-from deftmer.utils.console import logger, make_progress
+from deftmer.unimer.answer import claim_support, parse_answer
+from deftmer.unimer.motion import region_stats
+from deftmer.utils.console import logger, make_progress, quiet_library_chatter
 from deftmer.utils.io import atomic_write_json, atomic_write_text, read_json, remove_stale_tmp, save_settings
 from deftmer.utils.locks import folder_lock
 from deftmer.utils.seed import seed_everything
@@ -81,7 +95,6 @@ class LosoResult:
 
 def load_fold_clips(samples: Sequence[Sample], cache_dir: Path, cfg: RunConfig) -> list[ClipInputs]:
     """Cached model inputs of ``samples`` (the preprocessing cache)."""
-    from deftmer.preprocess.cache import load_clip_inputs
 
     return load_clip_inputs(list(samples), cache_dir, cfg.preprocess)
 
@@ -135,8 +148,6 @@ def _aus_cell(sample: Sample) -> str:
 def _claim_support(text: str, clip: ClipInputs, cfg: RunConfig) -> float | None:
     """Share of the answer's motion claims that the clip's flow supports: the Uni-MER dual
     constraint applied to the model's own words."""
-    from deftmer.unimer.answer import claim_support
-    from deftmer.unimer.motion import region_stats
 
     return claim_support(text, region_stats(clip.prepared), cfg.unimer)
 
@@ -145,7 +156,6 @@ def _named_aus(p: Prediction, class_set: ClassSet) -> list[str]:
     """AUs the answer names: the model's own list, else read back from its text."""
     if p.aus or not p.text.strip():
         return list(p.aus)
-    from deftmer.unimer.answer import parse_answer
 
     return parse_answer(p.text, class_set).aus
 
@@ -377,7 +387,6 @@ def _worker(todo: list[Fold], threads: int, args: tuple, process: int, model_mod
     process starts empty: it imports the module that registered the model first."""
     import importlib
 
-    from deftmer.utils.console import quiet_library_chatter
 
     set_threads(threads)
     quiet_library_chatter()

@@ -12,8 +12,9 @@ A run folder is written over hours, resumed, and shared by several jobs (``--fol
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import pandas as pd
 

@@ -14,10 +14,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
-from accelerate import Accelerator
+from typing import TYPE_CHECKING, Any
 
 from deftmer.errors import CheckpointError, UserError
 from deftmer.model.api import MERModel, PhasedModel, Progress
@@ -25,6 +22,9 @@ from deftmer.preprocess.records import ClipInputs
 from deftmer.train.config import TrainConfig
 from deftmer.utils.console import logger
 from deftmer.utils.io import atomic_write_with
+
+if TYPE_CHECKING:
+    import torch
 
 CHECKPOINT = "train_state.pt"
 
@@ -44,6 +44,8 @@ class _Checkpointer:
     def load(self) -> dict | None:
         if self.path is None or not self.path.is_file():
             return None
+        import torch  # lazy, like every heavy library on the CLI's import path
+
         state = torch.load(self.path, weights_only=False)
         if state.get("key") != self.key:
             raise CheckpointError(f"{self.path} was written by a different config or training set; "
@@ -54,6 +56,8 @@ class _Checkpointer:
         """``step`` 0: ``phase`` is complete; else ``step`` steps of ``phase`` are done."""
         if self.path is None:
             return
+        import torch
+
         state = {"key": self.key, "phase": phase, "step": step, "weights": model.trained_state(),
                  "optimizer": opt.state_dict() if opt is not None else None,
                  "rng": torch.get_rng_state(), "log": log}
@@ -61,6 +65,7 @@ class _Checkpointer:
 
 
 def _accelerator(tc):
+    import torch
     from accelerate import Accelerator
 
     return Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=tc.mixed_precision,
@@ -152,6 +157,8 @@ def train_phases(model: PhasedModel, train: list[ClipInputs], tc: TrainConfig, p
     done_phase, done_step, log = "", 0, []
     if resume is not None:
         model.load_trained_state(resume["weights"], str(ckpt.path))
+        import torch
+
         torch.set_rng_state(resume["rng"])
         done_phase, done_step, log = resume["phase"], resume["step"], resume["log"]
         logger.info("resuming training from %s (phase %s, step %d)", ckpt.path, done_phase, done_step)

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from deftmer.data.labels import ClassSet, normalise_emotion
 from deftmer.data.sample import ActionUnit
-from deftmer.unimer.config import UnimerConfig
-from deftmer.unimer.describe import BASE_NOUNS, EvidenceItem
 from deftmer.facs import MIDLINE_BASES
+from deftmer.unimer.config import UnimerConfig
+from deftmer.unimer.constraints import au_verdict
+from deftmer.unimer.describe import BASE_NOUNS, EvidenceItem
 from deftmer.unimer.motion import angle_between, direction_vector
 from deftmer.unimer.records import RegionMotionStats
 
@@ -210,7 +211,6 @@ def claim_support(text: str, stats: list[RegionMotionStats], cfg: UnimerConfig) 
     held when that region moves above ``weak_snr`` within the direction tolerance (or, for
     "does not move", stays below ``support_snr``).
     """
-    from deftmer.unimer.constraints import au_verdict
 
     sec = _sections(text)
     body = sec.get("evidence") or text

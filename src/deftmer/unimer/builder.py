@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from deftmer.data.labels import ClassSet
 from deftmer.data.sample import ActionUnit, Sample
 from deftmer.errors import UserError
+from deftmer.facs import AUS, OBJECTIVE_CLASS_EMOTION, REGION_INDEX, emfacs_emotion, objective_class
 from deftmer.preprocess.records import ClipInputs
 from deftmer.unimer.answer import EVIDENCE_KEY, INFERRED_PREFIX, format_answer, format_evidence
 from deftmer.unimer.config import UnimerConfig
 from deftmer.unimer.constraints import ClipConsistency, check_clip
 from deftmer.unimer.describe import EvidenceItem, describe_au, describe_region
-from deftmer.facs import AUS, OBJECTIVE_CLASS_EMOTION, REGION_INDEX, emfacs_emotion, objective_class
 from deftmer.unimer.motion import ranked_regions, region_stats
 from deftmer.unimer.records import AUVerdict, InstructionRecord, RegionMotionStats
 from deftmer.unimer.templates import INSTRUCTIONS

@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass, field
 
 from deftmer.data.sample import ActionUnit, Sample
-from deftmer.unimer.config import UnimerConfig
 from deftmer.facs import AUS, MODEL_AUS, REGION_INDEX, expected_motions
+from deftmer.unimer.config import UnimerConfig
 from deftmer.unimer.motion import angle_between
 from deftmer.unimer.records import AUVerdict, RegionMotionStats
 
@@ -146,7 +146,7 @@ def _agreeing_regions(au: ActionUnit, by_region: dict[str, RegionMotionStats], c
 
 def _agrees(au: ActionUnit, by_region: dict[str, RegionMotionStats], cfg: UnimerConfig) -> bool:
     """True when a main region of ``au`` moves above the support SNR in the FACS direction."""
-    for region, dx, dy, w in expected_motions(au):
+    for region, dx, dy, _w in expected_motions(au):
         if region not in _primary_regions(au):
             continue
         s = by_region[region]

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deftmer.data.sample import ActionUnit
+from deftmer.facs import AUS, REGION_INDEX, REGIONS, Region, expected_motions
 from deftmer.unimer.config import UnimerConfig
-from deftmer.facs import AUS, REGIONS, REGION_INDEX, Region, expected_motions
 from deftmer.unimer.motion import DIRECTION_PHRASES, strength_word
 from deftmer.unimer.records import AUVerdict, RegionMotionStats
 

@@ -14,8 +14,8 @@ import math
 
 import numpy as np
 
-from deftmer.preprocess.records import PreparedSample
 from deftmer.facs import REGIONS, Region
+from deftmer.preprocess.records import PreparedSample
 from deftmer.unimer.records import RegionMotionStats
 
 #: Floor of the noise floor (px): clean synthetic flow has no noise at all, and dividing by ~0

@@ -14,14 +14,14 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import yaml
 
 from deftmer.errors import UserError
-
 
 #: Suffix of the temp files `atomic_path` writes (``.<name>.<random>.tmp``); see `remove_stale_tmp`.
 TMP_SUFFIX = ".tmp"
