@@ -8,7 +8,7 @@ Long SynthME videos (30 fps) hold micro-expressions among more distractors (macr
 blinks, speech, head turns). Spotting is scored by the MEGC rules (IoU >= 0.5, each ground
 truth matched once); spot-then-recognise by the F1 of intervals both spotted and correctly
 classified, with a recogniser trained on ordinary SynthME clips (``--model``). Every number
-comes from the package's own stages (`deftmer.spot.evaluate`, `deftmer.eval.spot_recognise`).
+comes from the package's own stages (`deftmer.spot.evaluate`, `deftmer.predict.long_video`).
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
 def synthetic_tables(args, cfg) -> None:
     """Spotting and STR scores on long SynthME, and what became of every true event."""
     from deftmer.data.synthme_long import KINDS
-    from deftmer.eval.spot_recognise import label_recogniser
+    from deftmer.predict.long_video import label_recogniser
     from deftmer.spot.evaluate import evaluate_spotting
 
     data = ensure_long(args.work / "synth_long", args.videos, args.minutes, args.synth_seed)

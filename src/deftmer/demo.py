@@ -16,17 +16,16 @@ from deftmer.config import ExperimentConfig, checkpoint_config, save_config
 from deftmer.data import load_dataset
 from deftmer.data.check import summarise
 from deftmer.errors import UserError
-from deftmer.eval.analyse import analyse_clip, explain_content
 from deftmer.eval.figures import explain_figure, figure_to_png
 from deftmer.eval.report import write_report
 from deftmer.model.api import MODEL_CARD
 from deftmer.models import load_model
+from deftmer.predict.clip import explain_content, predict_clip
 from deftmer.preprocess import load_clip_inputs, prepare_dataset
 from deftmer.synth.generate import generate_synthme
 from deftmer.train.folds import fold_dir_name
 from deftmer.train.loso import run_loso
-from deftmer.unimer.builder import analyse_clips, records_from_analyses, write_jsonl
-from deftmer.unimer.card import build_card, write_card
+from deftmer.unimer.build import build_unimer
 from deftmer.utils.console import logger
 from deftmer.utils.io import atomic_write_bytes
 
@@ -60,6 +59,7 @@ def demo_config(settings: DemoSettings, base: ExperimentConfig | None = None) ->
     cfg = (base or ExperimentConfig()).model_copy(deep=True)
     cfg.seed = settings.seed
     cfg.data.dataset = "synthme"
+    cfg.model.name = settings.model
     if settings.quick:
         cfg.preprocess.flow = "dis"
         cfg.model.llm = "tiny"
@@ -68,10 +68,8 @@ def demo_config(settings: DemoSettings, base: ExperimentConfig | None = None) ->
     return ExperimentConfig.model_validate(cfg.model_dump())
 
 
-def run_demo(out: str | Path, settings: DemoSettings, base: ExperimentConfig | None = None,
-             progress: bool = True) -> DemoResult:
-    """Run (or resume) every step of the demo into ``out``."""
-
+def checked_settings(settings: DemoSettings) -> DemoSettings:
+    """``settings`` with ``folds`` filled in (every subject); a size that cannot run is a `UserError`."""
     if settings.subjects < 2:
         raise UserError("--subjects must be at least 2 (LOSO needs a subject to train on and one to test)")
     if settings.folds is None:
@@ -80,6 +78,13 @@ def run_demo(out: str | Path, settings: DemoSettings, base: ExperimentConfig | N
         raise UserError(f"--folds must be between 1 and --subjects ({settings.subjects})")
     if settings.clips_per_subject < 1:
         raise UserError("--clips-per-subject must be at least 1")
+    return settings
+
+
+def run_demo(out: str | Path, settings: DemoSettings, base: ExperimentConfig | None = None,
+             progress: bool = True) -> DemoResult:
+    """Run (or resume) every step of the demo into ``out``."""
+    settings = checked_settings(settings)
     out = Path(out)
     cfg = demo_config(settings, base)
     out.mkdir(parents=True, exist_ok=True)
@@ -108,16 +113,13 @@ def run_demo(out: str | Path, settings: DemoSettings, base: ExperimentConfig | N
 
     t = time.perf_counter()
     clips = load_clip_inputs(samples, cache, cfg.preprocess)
-    analyses = analyse_clips(clips, ds.class_set, cfg.unimer)
-    records = records_from_analyses(analyses, ds.class_set, cfg.unimer, cfg.seed)
-    write_jsonl(records, out / "unimer.jsonl")
-    write_card(build_card("synthme", ds.class_set.name, analyses, records, cfg.unimer, cfg.seed), out / "unimer.jsonl")
+    build_unimer(clips, ds.class_set, cfg.unimer, cfg.seed, "synthme", out / "unimer.jsonl")
     seconds["unimer"] = time.perf_counter() - t
 
     t = time.perf_counter()
     subjects = sorted({s.subject for s in samples})
     folds = subjects[: settings.folds]
-    result = run_loso(cfg, ds, cache, run_dir, model_name=settings.model, folds=folds, progress=progress)
+    result = run_loso(cfg, ds, cache, run_dir, folds=folds, progress=progress)
     seconds["loso"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -144,6 +146,6 @@ def _explain_one(run_dir: Path, folds: list[str], samples, png: Path) -> tuple[P
     clip = next(s for s in sorted(samples, key=lambda s: s.id) if s.subject == fold)
     cfg = checkpoint_config(model_dir)
     onset = clip.frame_index(clip.onset) if clip.onset is not None else None
-    analysis, prepared = analyse_clip(clip.frames[0].parent, load_model(model_dir), cfg, onset=onset)
+    analysis, prepared = predict_clip(clip.frames[0].parent, load_model(model_dir), cfg, onset=onset)
     atomic_write_bytes(png, figure_to_png(explain_figure(explain_content(analysis, prepared))))
     return png, clip.id

@@ -77,7 +77,7 @@ MIDLINE_BASES = {"glabella", "upper_lip", "chin"}
 
 
 @dataclass(frozen=True)
-class RegionMotion:
+class AUMotion:
     """Motion an AU produces in one region base: unit direction (subject-left) and weight."""
 
     base: str
@@ -91,7 +91,7 @@ class AUInfo:
     number: int
     name: str
     muscle: str
-    motions: tuple[RegionMotion, ...]
+    motions: tuple[AUMotion, ...]
     phrase: str  # plain-language motion, for descriptions
 
     @property
@@ -100,9 +100,9 @@ class AUInfo:
         return len(self.motions) > 0
 
 
-def _rm(base: str, dx: float, dy: float, weight: float = 1.0) -> RegionMotion:
+def _rm(base: str, dx: float, dy: float, weight: float = 1.0) -> AUMotion:
     n = math.hypot(dx, dy) or 1.0
-    return RegionMotion(base, dx / n, dy / n, weight)
+    return AUMotion(base, dx / n, dy / n, weight)
 
 
 AUS: dict[int, AUInfo] = {

@@ -9,12 +9,19 @@ start-up).
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
 
 from deftmer.data.labels import ClassSet
 from deftmer.errors import CheckpointError, UserError
-from deftmer.model.api import MODEL_CARD, MERModel, RunConfig, model_loader, registered_models, registering_module
+from deftmer.model.api import (
+    MODEL_CARD,
+    MERModel,
+    RunConfig,
+    model_loader,
+    read_model_card,
+    registered_models,
+    registering_module,
+)
 
 __all__ = ["create_model", "list_models", "load_model", "registering_module"]
 
@@ -26,17 +33,11 @@ MODEL_MODULES: tuple[str, ...] = ("deftmer.model.deft", "deftmer.baselines.ablat
 def load_model(model_dir: str | Path) -> MERModel:
     """Load any saved model folder (DEFT or a baseline) by the name in its ``model.json``."""
     d = Path(model_dir)
-    card_path = d / MODEL_CARD
-    if not card_path.is_file():
-        raise CheckpointError(f"{d} is not a deftmer model folder (no {MODEL_CARD}); pass the folder that `deftmer train` wrote")
-    try:
-        name = json.loads(card_path.read_text())["model"]
-    except (ValueError, KeyError):
-        raise CheckpointError(f"{card_path} is unreadable or has no 'model' key; re-run training") from None
+    name = read_model_card(d).model
     _import_all()
     loader = model_loader(name)
     if loader is None:
-        raise CheckpointError(f"{card_path} names model '{name}', which this deftmer version cannot load")
+        raise CheckpointError(f"{d / MODEL_CARD} names model '{name}', which this deftmer version cannot load")
     return loader(d)
 
 

@@ -7,12 +7,11 @@ experts (or the LLM) it is given differ. ``deft`` itself is registered by `deftm
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from deftmer.data.labels import ClassSet
-from deftmer.model.api import MODEL_CARD, MERModel, RunConfig, register_model
+from deftmer.model.api import MERModel, RunConfig, read_model_card, register_model
 from deftmer.model.deft import DeftModel
 
 
@@ -59,7 +58,7 @@ def _factory(ablation: Ablation):
 def _load_ablation(model_dir: Path) -> MERModel:
     """Load a saved ablation: a DEFT model folder whose card names the ablation."""
     model = DeftModel.load(model_dir)
-    model.name = json.loads((Path(model_dir) / MODEL_CARD).read_text())["model"]
+    model.name = read_model_card(model_dir).model
     return model
 
 

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from deftmer.baselines.config import BaselinesConfig
-from deftmer.data.labels import ClassSet, get_class_set
-from deftmer.errors import CheckpointError
-from deftmer.model.api import MODEL_CARD, Prediction, SavedConfig
+from deftmer.data.labels import ClassSet
+from deftmer.model.api import ModelCard, Prediction, SavedConfig, read_model_card
 from deftmer.preprocess.records import ClipInputs
 
 
@@ -60,30 +56,6 @@ def inverse_frequency_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     return w
 
 
-@dataclass
-class SavedCard:
-    """A baseline's ``model.json`` read back: config, class set and the model's own extras."""
-
-    cfg: BaselineConfig
-    class_set: ClassSet
-    extra: dict[str, Any]
-
-
-def read_card(model_dir: Path, expected_model: str) -> SavedCard:
-    """Read and check ``model.json``; any mismatch is a one-line `CheckpointError`."""
-    path = Path(model_dir) / MODEL_CARD
-    try:
-        card = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"{path} cannot be read ({e.__class__.__name__}); re-run training") from None
-    if card.get("model") != expected_model:
-        raise CheckpointError(f"{path} holds model '{card.get('model')}', not '{expected_model}'; load it with load_model()")
-    try:
-        cfg = BaselineConfig.model_validate(card["config"])
-        class_set = get_class_set(card["class_set"])
-    except Exception as e:  # noqa: BLE001 - any malformed card is the same user-facing problem
-        raise CheckpointError(f"{path} has an invalid config or class set ({str(e).splitlines()[0]}); re-run training") from None
-    if list(class_set.classes) != list(card.get("classes", [])):
-        raise CheckpointError(f"{path}: saved classes {card.get('classes')} differ from class set '{class_set.name}' {list(class_set.classes)}")
-    extra = {k: v for k, v in card.items() if k not in {"model", "class_set", "classes", "config"}}
-    return SavedCard(cfg=cfg, class_set=class_set, extra=extra)
+def read_card(model_dir: Path, expected_model: str) -> ModelCard:
+    """A baseline's ``model.json`` (`deftmer.model.api.read_model_card`, config as `BaselineConfig`)."""
+    return read_model_card(model_dir, expected_model, BaselineConfig)

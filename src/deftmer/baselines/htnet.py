@@ -62,8 +62,8 @@ def htnet_input(prepared: PreparedSample) -> np.ndarray:
     return np.concatenate([top, bottom], axis=1).astype(np.float32)
 
 
-def build_htnet(s: HTNetConfig, n_classes: int) -> torch.nn.Module:
-    """The nested hierarchical transformer of HTNet (see module docstring)."""
+def _htnet_layers() -> tuple[type, type, type]:
+    """HTNet's building blocks (ChannelNorm, Attention, FeedForward), defined once torch is loaded."""
     import torch
     from torch import nn
 
@@ -101,6 +101,16 @@ def build_htnet(s: HTNetConfig, n_classes: int) -> torch.nn.Module:
 
         def forward(self, x):
             return x + self.net(x)
+
+    return ChannelNorm, Attention, FeedForward
+
+
+def build_htnet(s: HTNetConfig, n_classes: int) -> torch.nn.Module:
+    """The nested hierarchical transformer of HTNet (see module docstring)."""
+    import torch
+    from torch import nn
+
+    ChannelNorm, Attention, FeedForward = _htnet_layers()
 
     class HTNet(nn.Module):
         def __init__(self) -> None:

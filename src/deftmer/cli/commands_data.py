@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from deftmer.cli.app import app
-from deftmer.cli.options import ConfigOption, SetOption, parse_options, resolve_config
+from deftmer.cli.options import (
+    ClassSetOpt,
+    ConfigOption,
+    DatasetOpt,
+    LoaderOpt,
+    RootOpt,
+    SetOption,
+    parse_options,
+    resolve_config,
+)
 from deftmer.data import list_datasets
 from deftmer.data.check import render_report, summarise
 from deftmer.data.dataset import load_configured_dataset
@@ -33,10 +41,10 @@ def datasets_cmd() -> None:
 
 @app.command("check-data")
 def check_data_cmd(
-    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Dataset name (see `deftmer datasets`).")] = None,
-    root: Annotated[Optional[Path], typer.Option("--root", "-r", help="Folder holding the dataset.")] = None,
-    class_set: Annotated[Optional[str], typer.Option("--class-set", help="Target class set (default: the dataset's own).")] = None,
-    option: Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Loader option KEY=VALUE, e.g. annotation=PATH (repeatable).")] = None,
+    dataset: DatasetOpt = None,
+    root: RootOpt = None,
+    class_set: ClassSetOpt = None,
+    option: LoaderOpt = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any annotation problem is found (excluded or absent clips included).")] = False,
     brief: Annotated[bool, typer.Option("--brief", help="Count problems by kind without listing each one.")] = False,
     config: ConfigOption = None,

@@ -7,29 +7,27 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from deftmer.cli.app import app
 from deftmer.cli.options import (
+    CacheOpt,
     ConfigOption,
+    DatasetOpt,
+    ModelOpt,
     ProtocolName,
+    RootOpt,
     SetOption,
     resolve_config,
     stage_dataset,
     with_cache_preparation,
 )
+from deftmer.cli.render import print_metrics
 from deftmer.config import ExperimentConfig
 from deftmer.errors import UserError
 from deftmer.models import list_models
 from deftmer.train.final_model import train_final_model
 from deftmer.train.loso import evaluate_run, process_share, run_loso
 from deftmer.utils.console import console, shell_arg
-
-DatasetOpt = Annotated[Optional[str], typer.Option("--dataset", "-d", help="Dataset name (see `deftmer datasets`).")]
-RootOpt = Annotated[Optional[Path], typer.Option("--root", "-r", help="Dataset root folder.")]
-CacheOpt = Annotated[Path, typer.Option("--cache", help="Preprocessing cache folder written by `deftmer prepare`.")]
-ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Model name (deft, or a baseline such as mdmo-svm).")]
-
 
 
 def _stage_inputs(cfg: ExperimentConfig, cache: Path, config: Path | None, sets: list[str] | None):
@@ -48,40 +46,6 @@ def _stage_inputs(cfg: ExperimentConfig, cache: Path, config: Path | None, sets:
         raise UserError(f"unknown model '{cfg.model.name}'; known models: {', '.join(models)}")
     cfg = with_cache_preparation(cfg, cache, config, sets)
     return cfg, stage_dataset(cfg)
-
-
-def print_metrics(m) -> None:
-    """The results table: headline metrics, per class, and per source for composites."""
-    head = Table(title=f"{m.model} on {m.dataset} ({m.protocol.upper()}, {m.class_set})")
-    for col in ("UF1", "UAR", "accuracy", "samples", "folds"):
-        head.add_column(col, justify="right")
-    head.add_row(f"{m.uf1:.4f}", f"{m.uar:.4f}", f"{m.accuracy:.4f}", str(m.n_samples),
-                 f"{m.n_folds}/{m.folds_expected}" if m.folds_expected else str(m.n_folds))
-    console.print(head)
-    per = Table(title="per class")
-    for col in ("class", "precision", "recall", "F1", "support"):
-        per.add_column(col, justify="right" if col != "class" else "left")
-    for name, c in m.per_class.items():
-        per.add_row(name, f"{c.precision:.3f}", f"{c.recall:.3f}", f"{c.f1:.3f}", str(c.support))
-    console.print(per)
-    if len(m.per_source) > 1:
-        src = Table(title="per source dataset")
-        for col in ("source", "UF1", "UAR", "accuracy", "samples"):
-            src.add_column(col, justify="right" if col != "source" else "left")
-        for name, g in m.per_source.items():
-            src.add_row(name, f"{g.uf1:.4f}", f"{g.uar:.4f}", f"{g.accuracy:.4f}", str(g.n))
-        console.print(src)
-    extra = []
-    if m.au_f1 is not None:
-        extra.append(f"AU F1 of generated answers {m.au_f1:.3f} (side-strict {m.au.f1_side:.3f}, {m.au.n_samples} clips)")
-    if m.claim_support is not None:
-        extra.append(f"motion claims supported by the flow {m.claim_support:.3f} ({m.claim_support_n} answers)")
-    for line in extra:
-        console.print(line)
-    if m.missing_folds:
-        console.print(f"[yellow]incomplete[/]: {len(m.missing_folds)} of {m.folds_expected} folds not run yet "
-                      f"({', '.join(m.missing_folds[:10])}{'...' if len(m.missing_folds) > 10 else ''}); "
-                      "metrics cover the done folds only")
 
 
 @app.command("loso")
@@ -113,7 +77,7 @@ def loso_cmd(
                          model__name=model, eval__protocol=protocol, eval__folds=fold_list,
                          eval__generate_explanations=explain, eval__workers=workers)
     cfg, ds = _stage_inputs(cfg, cache, config, set_)
-    res = run_loso(cfg, ds, cache, out, model_name=cfg.model.name, folds=cfg.eval.folds,
+    res = run_loso(cfg, ds, cache, out, folds=cfg.eval.folds,
                    protocol=cfg.eval.protocol, resume=resume)
 
     if process_share()[0] == 0:
@@ -137,7 +101,7 @@ def train_cmd(
     cfg = resolve_config(config, set_, data__dataset=dataset, data__root=str(root) if root else None,
                          model__name=model)
     cfg, ds = _stage_inputs(cfg, cache, config, set_)
-    s = train_final_model(cfg, ds, cache, out, model_name=cfg.model.name, resume=resume)
+    s = train_final_model(cfg, ds, cache, out, resume=resume)
     console.print(f"trained {s.model} on {s.n_train} clips of {len(s.subjects)} subjects ({s.fit_s:.1f} s); "
                   f"model folder: {out}")
 

@@ -3,25 +3,38 @@ spotting dataset) and the spot-then-recognise path of `predict`."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from deftmer.cli.app import app
-from deftmer.cli.options import ConfigOption, SetOption, config_for_checkpoint, parse_options, resolve_config
-from deftmer.cli.render import print_analysis, write_output
+from deftmer.cli.options import (
+    ClassSetOpt,
+    ConfigOption,
+    JsonOpt,
+    LoaderOpt,
+    SetOption,
+    config_for_checkpoint,
+    parse_options,
+    resolve_config,
+)
+from deftmer.cli.render import (
+    csv_text,
+    interval_table,
+    print_analysis,
+    rejected_table,
+    spot_eval_table,
+    summary_line,
+    write_output,
+)
 from deftmer.data.frames import list_frames
 from deftmer.data.longvideo import load_long_videos
 from deftmer.errors import UserError
 from deftmer.eval.figures import figure_to_png
-from deftmer.eval.spot_recognise import interval_json, label_recogniser, recognise_intervals
 from deftmer.models import load_model
+from deftmer.predict.long_video import interval_json, label_recogniser, recognise_intervals
 from deftmer.spot.evaluate import evaluate_spotting
 from deftmer.spot.figure import spot_figure
 from deftmer.spot.source import open_source
@@ -34,7 +47,6 @@ from deftmer.utils.io import atomic_write_bytes
 LONG_INPUT_S = 1.0
 #: Frame folders carry no frame rate; ME clip folders (CASME II, SAMM) are 200 fps recordings.
 FOLDER_CLIP_FPS = 200.0
-CSV_COLUMNS = ("status", "onset", "apex", "offset", "onset_s", "apex_s", "offset_s", "score", "regions", "reason")
 
 
 def is_long_input(path: Path, fps: float | None) -> bool:
@@ -52,46 +64,6 @@ def is_long_input(path: Path, fps: float | None) -> bool:
         return False
 
 
-def _interval_table(result) -> Table:
-    t = Table(title=f"{Path(result.input).name}: {len(result.intervals)} micro-expression interval(s)")
-    for col in ("#", "onset", "apex", "offset", "onset s", "apex s", "offset s", "score", "moving regions"):
-        t.add_column(col, justify="left" if col == "moving regions" else "right")
-    for n, i in enumerate(result.intervals, start=1):
-        t.add_row(str(n), str(i.onset), str(i.apex), str(i.offset), f"{i.onset_s:.2f}", f"{i.apex_s:.2f}",
-                  f"{i.offset_s:.2f}", f"{i.score:.1f}", ", ".join(i.regions))
-    return t
-
-
-def _rejected_table(result) -> Table:
-    t = Table(title=f"{len(result.rejected)} candidate(s) rejected")
-    for col in ("onset", "offset", "onset s", "offset s", "score", "moving regions", "reason"):
-        t.add_column(col, justify="left" if col in ("moving regions", "reason") else "right")
-    for i in result.rejected:
-        t.add_row(str(i.onset), str(i.offset), f"{i.onset_s:.2f}", f"{i.offset_s:.2f}", f"{i.score:.1f}",
-                  ", ".join(i.regions[:2]), i.reason or "")
-    return t
-
-
-def summary_line(result) -> str:
-    reasons = Counter(i.reason for i in result.rejected)
-    why = "; ".join(f"{n} {r}" for r, n in reasons.most_common())
-    rate = len(result.intervals) / result.minutes if result.minutes > 0 else 0.0
-    return (f"{len(result.intervals)} micro-expression(s) in {result.n_frames / result.fps:.1f} s "
-            f"({rate:.1f} per minute); {len(result.rejected)} rejected{': ' + why if why else ''}; "
-            f"{result.frames_per_second:.0f} frames/s processed")
-
-
-def csv_text(result) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(CSV_COLUMNS)
-    for status, items in (("micro-expression", result.intervals), ("rejected", result.rejected)):
-        for i in items:
-            w.writerow([status, i.onset, i.apex, i.offset, f"{i.onset_s:.3f}", f"{i.apex_s:.3f}", f"{i.offset_s:.3f}",
-                        f"{i.score:.2f}", "+".join(i.regions), i.reason or ""])
-    return buf.getvalue()
-
-
 def _save(path: Path, data: bytes) -> None:
     """Write atomically; an unwritable place is one line, as for every command's outputs."""
 
@@ -103,7 +75,7 @@ def spot_cmd(
     input: Annotated[Path, typer.Argument(help="A video file or a folder of numbered frames (give --fps).")],
     fps: Annotated[Optional[float], typer.Option("--fps", help="Frame rate (needed for a frame folder; "
                                                                 "overrides a video's own).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+    as_json: JsonOpt = False,
     csv_out: Annotated[Optional[Path], typer.Option("--csv", help="Also write every candidate to this CSV.")] = None,
     figure: Annotated[Optional[Path], typer.Option("--figure", help="Write a PNG: score over time, every "
                                                                       "interval, onset/apex frames.")] = None,
@@ -125,9 +97,9 @@ def spot_cmd(
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
         return
-    console.print(_interval_table(result))
+    console.print(interval_table(result))
     if result.rejected:
-        console.print(_rejected_table(result))
+        console.print(rejected_table(result))
     console.print(summary_line(result), soft_wrap=True, highlight=False)
     for what, path in (("csv", csv_out), ("figure", figure)):
         if path is not None:
@@ -162,21 +134,6 @@ def predict_long(input: Path, checkpoint: Path, fps: float | None, as_json: bool
     console.print(summary_line(result), soft_wrap=True, highlight=False)
 
 
-def _eval_table(ev) -> Table:
-    t = Table(title=f"spotting on {ev.dataset}: {len(ev.videos)} video(s), MEGC rules (IoU >= 0.5)")
-    cols = ["video", "true MEs", "spotted", "TP", "FP", "FN", "F1"] + (["STR TP"] if ev.str_ else [])
-    for c in cols:
-        t.add_column(c, justify="left" if c == "video" else "right")
-    for v in ev.videos:
-        s = v.spotting
-        t.add_row(v.video, str(s.n_true), str(s.n_pred), str(s.tp), str(s.fp), str(s.fn), f"{s.f1:.3f}",
-                  *([str(v.str_.tp)] if ev.str_ and v.str_ else []))
-    s = ev.spotting
-    t.add_row("[bold]all[/]", str(s.n_true), str(s.n_pred), str(s.tp), str(s.fp), str(s.fn), f"[bold]{s.f1:.3f}[/]",
-              *([str(ev.str_.tp)] if ev.str_ else []))
-    return t
-
-
 @app.command("spot-eval")
 def spot_eval_cmd(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="Long-video dataset: casme_sq, samm_long, "
@@ -185,10 +142,8 @@ def spot_eval_cmd(
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="Model folder: also score "
                                                        "spot-then-recognise (MEGC 2023 STR).")] = None,
     videos: Annotated[Optional[int], typer.Option("--videos", help="Only the first N videos.")] = None,
-    class_set: Annotated[Optional[str], typer.Option("--class-set", help="Target classes of the "
-                                                     "annotation (default: the dataset's own).")] = None,
-    option: Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Loader option KEY=VALUE "
-                                                        "(repeatable).")] = None,
+    class_set: ClassSetOpt = None,
+    option: LoaderOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write every interval and count as JSON.")] = None,
     config: ConfigOption = None,
     sets: SetOption = None,
@@ -213,7 +168,7 @@ def spot_eval_cmd(
     ev = evaluate_spotting(data, cfg.spot, recognise, limit=videos)
     if out is not None:
         _save(out, json.dumps(ev.to_json(), indent=2).encode())
-    console.print(_eval_table(ev))
+    console.print(spot_eval_table(ev))
     s = ev.spotting
     line = f"spotting: precision {s.precision:.3f}, recall {s.recall:.3f}, F1 {s.f1:.3f}"
     if ev.str_:

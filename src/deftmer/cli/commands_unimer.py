@@ -9,8 +9,12 @@ import typer
 
 from deftmer.cli.app import app
 from deftmer.cli.options import (
+    CacheOpt,
+    ClassSetOpt,
     ConfigOption,
+    DatasetOpt,
     PolicyName,
+    RootOpt,
     SetOption,
     resolve_config,
     stage_dataset,
@@ -20,19 +24,18 @@ from deftmer.config import save_config
 from deftmer.data import get_class_set
 from deftmer.errors import UserError
 from deftmer.preprocess.cache import load_clip_inputs
-from deftmer.unimer.builder import analyse_clip, records_from_analyses, write_jsonl
-from deftmer.unimer.card import build_card, write_card
+from deftmer.unimer.build import build_unimer
 from deftmer.utils.console import console, make_progress
 
 
 @app.command("unimer")
 def unimer_cmd(
-    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Dataset name (see `deftmer datasets`).")] = None,
-    root: Annotated[Optional[Path], typer.Option("--root", "-r", help="Dataset root folder.")] = None,
-    cache: Annotated[Path, typer.Option("--cache", help="Preprocessing cache folder written by `deftmer prepare`.")] = Path("cache"),
+    dataset: DatasetOpt = None,
+    root: RootOpt = None,
+    cache: CacheOpt = Path("cache"),
     out: Annotated[Path, typer.Option("--out", "-o", help="Output instruction file (.jsonl); the card is written beside it.")] = Path("unimer.jsonl"),
     policy: Annotated[Optional[PolicyName], typer.Option("--policy", help="keep_all | drop_contradicted (AUs the flow contradicts leave the text) | drop_low_score (also drop clips below unimer.min_score).")] = None,
-    class_set: Annotated[Optional[str], typer.Option("--class-set", help="Target class set (default: the dataset's).")] = None,
+    class_set: ClassSetOpt = None,
     subjects: Annotated[Optional[str], typer.Option("--subjects", help="Comma-separated subjects to include (e.g. one LOSO fold's training subjects).")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of template choice (same seed -> identical file).")] = None,
     config: ConfigOption = None,
@@ -60,17 +63,11 @@ def unimer_cmd(
         samples = [s for s in samples if s.subject in wanted]
     if not samples:
         raise UserError(f"{cfg.data.dataset} at {cfg.data.root} has no labelled samples for class set {cs.name}")
-    clips = sorted(load_clip_inputs(samples, cache, cfg.preprocess), key=lambda c: c.sample.id)
-    analyses = []
+    clips = load_clip_inputs(samples, cache, cfg.preprocess)
     with make_progress() as progress:
         task = progress.add_task("dual constraint", total=len(clips))
-        for clip in clips:
-            analyses.append(analyse_clip(clip, cs, cfg.unimer))
-            progress.advance(task)
-    records = records_from_analyses(analyses, cs, cfg.unimer, cfg.seed)
-    write_jsonl(records, out)
-    card = build_card(cfg.data.dataset, cs.name, analyses, records, cfg.unimer, cfg.seed)
-    md, js = write_card(card, out)
+        built = build_unimer(clips, cs, cfg.unimer, cfg.seed, cfg.data.dataset, out, lambda: progress.advance(task))
+    records, card, md = built.records, built.card, built.card_md
     save_config(cfg, out.with_suffix(".config.yaml"))
     v = card.verdicts
     total = sum(v.values())

@@ -11,14 +11,14 @@ from rich.table import Table
 
 from deftmer.cli.app import app
 from deftmer.cli.commands_spot import is_long_input, predict_long
-from deftmer.cli.options import ConfigOption, SetOption, config_for_checkpoint, resolve_config
+from deftmer.cli.options import CheckpointOpt, ConfigOption, JsonOpt, SetOption, config_for_checkpoint, resolve_config
 from deftmer.cli.render import print_analysis, write_output
 from deftmer.demo import DemoSettings, run_demo
 from deftmer.errors import UserError
-from deftmer.eval.analyse import analyse_clip, explain_content, face_segment, read_user_clip
 from deftmer.eval.figures import explain_figure, figure_to_png
 from deftmer.eval.report import write_report
 from deftmer.models import load_model
+from deftmer.predict.clip import explain_content, face_segment, predict_clip, read_user_clip
 from deftmer.utils.console import console, err_console
 from deftmer.utils.io import atomic_write_bytes
 
@@ -37,10 +37,10 @@ def _checked_inputs(input: Path, checkpoint: Path, config: Path | None, sets: li
 @app.command("predict")
 def predict_cmd(
     input: Annotated[Path, typer.Argument(help="A video file (mp4/avi/mov...) or a folder of numbered frames.")],
-    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Model folder written by `deftmer train`.")],
+    checkpoint: CheckpointOpt,
     onset: Annotated[Optional[int], typer.Option(help="Onset frame index (0-based); default: first frame.")] = None,
     apex: Annotated[Optional[int], typer.Option(help="Apex frame index (0-based); default: spotted.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+    as_json: JsonOpt = False,
     fps: Annotated[Optional[float], typer.Option("--fps", help="Frame rate of a frame folder; an input longer "
                                                                "than 1 s is spotted first.")] = None,
     config: ConfigOption = None,
@@ -57,7 +57,7 @@ def predict_cmd(
         return
 
     clip, model, cfg = _checked_inputs(input, checkpoint, config, sets, onset, apex)
-    analysis, _ = analyse_clip(input, model, cfg, onset=onset, apex=apex, explain=True, clip=clip)
+    analysis, _ = predict_clip(input, model, cfg, onset=onset, apex=apex, explain=True, clip=clip)
     if as_json:
         typer.echo(json.dumps(analysis.to_json(), indent=2))
     else:
@@ -67,7 +67,7 @@ def predict_cmd(
 @app.command("explain")
 def explain_cmd(
     input: Annotated[Path, typer.Argument(help="A video file or a folder of numbered frames.")],
-    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Model folder written by `deftmer train`.")],
+    checkpoint: CheckpointOpt,
     out: Annotated[Path, typer.Option("--out", help="PNG file to write.")] = Path("explain.png"),
     onset: Annotated[Optional[int], typer.Option(help="Onset frame index (0-based).")] = None,
     apex: Annotated[Optional[int], typer.Option(help="Apex frame index (0-based); default: spotted.")] = None,
@@ -79,7 +79,7 @@ def explain_cmd(
     if out.suffix.lower() != ".png":
         raise UserError(f"--out {out} must end in .png")
     clip, model, cfg = _checked_inputs(input, checkpoint, config, sets, onset, apex)
-    analysis, prepared = analyse_clip(input, model, cfg, onset=onset, apex=apex, explain=True, clip=clip)
+    analysis, prepared = predict_clip(input, model, cfg, onset=onset, apex=apex, explain=True, clip=clip)
     png = figure_to_png(explain_figure(explain_content(analysis, prepared)))
     write_output(out, png, atomic_write_bytes)
     console.print(f"{analysis.label} ({analysis.probs.get(analysis.label, 0):.0%}); figure: {out}")

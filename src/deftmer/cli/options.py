@@ -35,6 +35,16 @@ FlowName = config_choices(PreprocessConfig, "flow")
 PolicyName = config_choices(UnimerConfig, "policy")
 ProtocolName = config_choices(EvalConfig, "protocol")
 
+# Options several commands share, declared once.
+DatasetOpt = Annotated[Optional[str], typer.Option("--dataset", "-d", help="Dataset name (see `deftmer datasets`).")]
+RootOpt = Annotated[Optional[Path], typer.Option("--root", "-r", help="Folder holding the dataset.")]
+CacheOpt = Annotated[Path, typer.Option("--cache", help="Preprocessing cache folder (one sub-folder per preprocessing config).")]
+ClassSetOpt = Annotated[Optional[str], typer.Option("--class-set", help="Target class set (default: the dataset's own).")]
+LoaderOpt = Annotated[Optional[list[str]], typer.Option("--option", "-o", help="Loader option KEY=VALUE, e.g. annotation=PATH (repeatable).")]
+ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Model name (deft, or a baseline such as mdmo-svm; see `deftmer models`).")]
+CheckpointOpt = Annotated[Path, typer.Option("--checkpoint", help="Model folder written by `deftmer train`.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+
 ConfigOption = Annotated[
     Optional[Path], typer.Option("--config", "-c", help="Experiment config (YAML). Flags below override it.")
 ]

@@ -38,12 +38,15 @@ PUBLISHED: tuple[PublishedResult, ...] = (
                     "arXiv 2307.14637; composite (Full) row of the state-of-the-art table",
                     "released code keeps each fold's best test epoch"),
     PublishedResult("SRMCL", "megc2019", "megc3", "loso", 0.863, 0.883,
-                    "SRMCL (supervised contrastive MER), composite MEGC 2019 result as cited in "
-                    "deftmer DESIGN.md 'Reference facts'"),
+                    "Boosting Micro-expression Recognition via Self-expression Reconstruction and Memory "
+                    "Contrastive Learning (SRMCL; code github.com/pakchoi-php/SRMCL), composite MEGC 2019 result",
+                    "venue and the table holding the composite row not verified here"),
     PublishedResult("LTR3O", "megc2019", "megc3", "loso", 0.893, 0.882,
-                    "LTR3O, composite MEGC 2019 result as cited in deftmer DESIGN.md 'Reference facts'"),
+                    "Zhu, Zong, Shi, Lu, Chang, Zheng, Learning to Rank Onset-Occurring-Offset Representations "
+                    "for Micro-Expression Recognition, arXiv 2310.04664 (2023); composite MEGC 2019 result",
+                    "the table holding the composite row not verified here"),
     PublishedResult("D-FACE", "megc2019", "megc3", "loso", 0.894, 0.897,
-                    "D-FACE, composite MEGC 2019 result as cited in deftmer DESIGN.md 'Reference facts'"),
+                    "D-FACE, composite MEGC 2019 result: citation unverified (the paper could not be found offline)"),
     PublishedResult("DEFT-LLM", "megc2019", "megc3", "loso", None, None,
                     "Zhang et al., DEFT-LLM, arXiv 2511.10948 (2025)",
                     "not recorded: the paper's result tables could not be read offline; fill in from the paper"),

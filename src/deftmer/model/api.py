@@ -7,6 +7,7 @@ model by name (`create_model`, `load_model`) is `deftmer.models`, above every mo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from deftmer.data.labels import ClassSet
+from deftmer.data.labels import ClassSet, get_class_set
+from deftmer.errors import CheckpointError
 from deftmer.model.config import ModelConfig
 from deftmer.preprocess.config import PreprocessConfig
 from deftmer.preprocess.records import ClipInputs
@@ -187,6 +189,43 @@ def registered_models() -> dict[str, tuple[ModelFactory, str]]:
 def model_loader(name: str) -> ModelLoader | None:
     """What rebuilds a saved model called ``name`` (None: no loader registered)."""
     return _LOADERS.get(name)
+
+
+@dataclass
+class ModelCard:
+    """A model folder's ``model.json`` read back: which model, its class set and config, and the
+    model's own extras (``experts``, ``weights``, ``stats``, ...)."""
+
+    model: str
+    class_set: ClassSet
+    cfg: Any
+    extra: dict[str, Any]
+
+
+def read_model_card(model_dir: str | Path, expected_model: str | None = None,
+                    config_type: type[BaseModel] = SavedConfig) -> ModelCard:
+    """Read and check ``model.json`` (the one reader, for DEFT and the baselines); ``cfg`` is its
+    config validated as ``config_type``. Any problem is a one-line `CheckpointError`."""
+    d = Path(model_dir)
+    path = d / MODEL_CARD
+    if not path.is_file():
+        raise CheckpointError(f"{d} is not a deftmer model folder (no {MODEL_CARD}); pass the folder that `deftmer train` wrote")
+    try:
+        card = json.loads(path.read_text())
+        name = card["model"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path} cannot be read or has no 'model' key ({e.__class__.__name__}); re-run training") from None
+    if expected_model is not None and name != expected_model:
+        raise CheckpointError(f"{path} holds model '{name}', not '{expected_model}'; load it with load_model()")
+    try:
+        cfg = config_type.model_validate(card["config"])
+        class_set = get_class_set(card["class_set"])
+    except Exception as e:  # noqa: BLE001 - any malformed card is the same user-facing problem
+        raise CheckpointError(f"{path} has an invalid config or class set ({str(e).splitlines()[0]}); re-run training") from None
+    if list(class_set.classes) != list(card.get("classes", [])):
+        raise CheckpointError(f"{path}: saved classes {card.get('classes')} differ from class set '{class_set.name}' {list(class_set.classes)}")
+    extra = {k: v for k, v in card.items() if k not in {"model", "class_set", "classes", "config"}}
+    return ModelCard(name, class_set, cfg, extra)
 
 
 def write_model_card(out_dir: Path, name: str, cfg: RunConfig, class_set: ClassSet, **extra: object) -> None:

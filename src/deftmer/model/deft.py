@@ -15,7 +15,6 @@ safetensors file, plus ``model.json`` with the full config and the LLM reference
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,15 +24,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deftmer.data.labels import ClassSet, get_class_set
+from deftmer.data.labels import ClassSet
 from deftmer.errors import CheckpointError, UserError
 from deftmer.facs import MODEL_AUS, REGION_NAMES
 from deftmer.model.api import (
     MODEL_CARD,
     Prediction,
     RunConfig,
-    SavedConfig,
     TrainingPhase,
+    read_model_card,
     register_model,
     write_model_card,
 )
@@ -447,15 +446,13 @@ class DeftModel:
         from safetensors.torch import load_file
 
         d = Path(model_dir)
-        try:
-            card = json.loads((d / MODEL_CARD).read_text())
-            cfg = SavedConfig.model_validate(card["config"])
-        except (OSError, ValueError, KeyError) as e:
-            raise CheckpointError(f"{d / MODEL_CARD} is unreadable or not a deft model card ({e}); re-run training") from None
+        card = read_model_card(d)
+        if "experts" not in card.extra:
+            raise CheckpointError(f"{d / MODEL_CARD} is not a deft model card (no 'experts'); re-run training")
         if not (d / WEIGHTS).is_file():
             raise CheckpointError(f"{d} has no {WEIGHTS}; the training run did not finish - re-run it")
-        model = cls(cfg, get_class_set(card["class_set"]))
-        model.build(card["experts"])
+        model = cls(card.cfg, card.class_set)
+        model.build(card.extra["experts"])
         model.load_trained_state(load_file(str(d / WEIGHTS)), str(d))
         return model
 

@@ -22,7 +22,7 @@ from deftmer.preprocess.config import PreprocessConfig
 from deftmer.preprocess.dynamic import difference_image, dynamic_image, sample_indices
 from deftmer.preprocess.face import NoFaceError, align_from_landmarks, get_landmarker
 from deftmer.preprocess.flow import compute_flow, optical_strain, remove_head_motion
-from deftmer.preprocess.flowpack import decode_flowpack_flow, prepare_flowpack  # noqa: F401 (re-exported)
+from deftmer.preprocess.from_flowpack import decode_flowpack_flow, prepare_flowpack  # noqa: F401 (re-exported)
 from deftmer.preprocess.records import PreparedSample
 from deftmer.preprocess.rois import roi_masks, stable_mask
 from deftmer.preprocess.timing import STAGES, StageTimer  # noqa: F401 (re-exported for the runner)

@@ -21,7 +21,7 @@ from deftmer.facs import REGION_NAMES
 from deftmer.model.api import MERModel, Prediction, RunConfig
 from deftmer.preprocess import prepare_frames
 from deftmer.preprocess.face import get_landmarker
-from deftmer.preprocess.flowpack import as_flowpack_sample
+from deftmer.preprocess.from_flowpack import as_flowpack_sample
 from deftmer.preprocess.records import ClipInputs, PreparedSample
 from deftmer.unimer.constraints import check_clip
 from deftmer.unimer.describe import describe_region
@@ -32,7 +32,7 @@ MIN_FRAMES = 3
 
 
 @dataclass
-class RegionMotion:
+class MovingRegion:
     """A moving region as reported to the user (face terms: 'left' is the subject's left)."""
 
     region: str
@@ -43,7 +43,7 @@ class RegionMotion:
 
 
 @dataclass
-class ClipAnalysis:
+class ClipPrediction:
     """The answer for one clip; ``to_json`` is what ``deftmer predict --json`` prints."""
 
     input: str
@@ -57,7 +57,7 @@ class ClipAnalysis:
     aus: list[str]
     description: str
     generated_text: str
-    moving_regions: list[RegionMotion] = field(default_factory=list)
+    moving_regions: list[MovingRegion] = field(default_factory=list)
     motion_aus: list[str] = field(default_factory=list)   # AUs the measured flow is consistent with
     head_motion_px: tuple[float, float] = (0.0, 0.0)
     model: str = ""
@@ -166,15 +166,15 @@ def prepare_clip(frames: list, cfg: RunConfig, sample_id: str, onset: int | None
     return prepare_frames(frames, cfg.preprocess, sample_id=sample_id, onset=onset, apex=apex)
 
 
-def describe_motion(stats: list[RegionMotionStats], cfg: RunConfig, top: int = 4) -> list[RegionMotion]:
+def describe_motion(stats: list[RegionMotionStats], cfg: RunConfig, top: int = 4) -> list[MovingRegion]:
     """The strongest moving regions, in the Uni-MER wording (read from measured flow only)."""
 
-    return [RegionMotion(s.region, s.direction, round(float(s.magnitude), 4), round(float(s.snr), 3),
+    return [MovingRegion(s.region, s.direction, round(float(s.magnitude), 4), round(float(s.snr), 3),
                          describe_region(s, cfg.unimer))
             for s in ranked_regions(stats)[:top]]
 
 
-def motion_sentence(moving: list[RegionMotion]) -> str:
+def motion_sentence(moving: list[MovingRegion]) -> str:
     if not moving:
         return "No region moved clearly above the clip's noise floor."
     text = "; ".join(m.description for m in moving)
@@ -203,9 +203,9 @@ def _prepare_faces(clip: UserClip, cfg: RunConfig, path: Path, onset: int | None
     return prepared, (first, last), note
 
 
-def analyse_clip(path: str | Path, model: MERModel, cfg: RunConfig, onset: int | None = None,
+def predict_clip(path: str | Path, model: MERModel, cfg: RunConfig, onset: int | None = None,
                  apex: int | None = None, explain: bool = True,
-                 clip: UserClip | None = None) -> tuple[ClipAnalysis, PreparedSample]:
+                 clip: UserClip | None = None) -> tuple[ClipPrediction, PreparedSample]:
     """Run the whole pipeline on one clip; returns the analysis and the prepared inputs (for figures).
 
     ``clip`` = the clip already read with `read_user_clip` (so a CLI can check the input
@@ -227,7 +227,7 @@ def analyse_clip(path: str | Path, model: MERModel, cfg: RunConfig, onset: int |
     moving = describe_motion(stats, cfg)
     motion_aus = [v.au for v in check_clip(sample, stats, cfg.unimer).inferred]
     description = pred.evidence.strip() or motion_sentence(moving)
-    return ClipAnalysis(
+    return ClipPrediction(
         input=str(path), n_frames=len(frames), fps=float(fps), onset_index=prepared.onset_index,
         apex_index=prepared.apex_index, apex_spotted=bool(prepared.apex_spotted), label=pred.label,
         probs={k: round(float(v), 4) for k, v in pred.probs.items()}, aus=list(pred.aus),
@@ -237,7 +237,7 @@ def analyse_clip(path: str | Path, model: MERModel, cfg: RunConfig, onset: int |
     ), prepared
 
 
-def explain_content(a: ClipAnalysis, prepared: PreparedSample):
+def explain_content(a: ClipPrediction, prepared: PreparedSample):
     """What the explain figure shows, from an analysis and its prepared inputs."""
 
     desc = a.description

@@ -19,7 +19,7 @@ from deftmer.facs import REGION_NAMES
 from deftmer.preprocess import PreparedCache, PreprocessConfig, load_clip_inputs, prepare_dataset
 from deftmer.preprocess.face import FaceLandmarker
 from deftmer.preprocess.face_template import build_face_template, face_template, template_landmarks
-from deftmer.preprocess.flowpack import decode_flowpack_flow
+from deftmer.preprocess.from_flowpack import decode_flowpack_flow
 from deftmer.preprocess.rois import ROI_BY_NAME
 
 HEADER = "dataset,sub,filename_o,label,apex,imagename,sub_filename"

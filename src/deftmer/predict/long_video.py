@@ -1,6 +1,6 @@
 """Spot, then recognise: run a saved model on every micro-expression interval of a long video.
 
-Spotting (`deftmer.spot`) finds the intervals; each one is then handed to `analyse_clip` as a
+Spotting (`deftmer.spot`) finds the intervals; each one is then handed to `predict_clip` as a
 clip of its own (onset = the interval's first frame, apex as spotted), so an interval goes
 through exactly the code a single clip goes through, and its result has the same fields.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from deftmer.eval.analyse import MIN_FRAMES, ClipAnalysis, analyse_clip, user_clip
 from deftmer.model.api import MERModel, RunConfig
+from deftmer.predict.clip import MIN_FRAMES, ClipPrediction, predict_clip, user_clip
 from deftmer.spot.source import VideoSource
 from deftmer.spot.spotter import SpottedInterval
 
@@ -29,22 +29,22 @@ def interval_range(interval: SpottedInterval, n_frames: int) -> tuple[int, int]:
 
 
 def recognise_intervals(source: VideoSource, intervals: list[SpottedInterval], model: MERModel,
-                        cfg: RunConfig, explain: bool = True) -> list[tuple[SpottedInterval, ClipAnalysis]]:
-    """(interval, its `ClipAnalysis`) per interval, with frame indices of the whole video."""
+                        cfg: RunConfig, explain: bool = True) -> list[tuple[SpottedInterval, ClipPrediction]]:
+    """(interval, its `ClipPrediction`) per interval, with frame indices of the whole video."""
     ranges = [interval_range(i, source.n_frames) for i in intervals]
     out = []
     for interval, (start, _stop), frames in zip(intervals, ranges, source.segments(ranges)):
         if len(frames) < MIN_FRAMES:  # the video ended before the container's frame count said
             continue
         apex = min(max(interval.apex - start, 1), len(frames) - 1)
-        analysis, _ = analyse_clip(source.path, model, cfg, onset=0, apex=apex, explain=explain,
+        analysis, _ = predict_clip(source.path, model, cfg, onset=0, apex=apex, explain=explain,
                                    clip=user_clip(frames, source.fps))
         out.append((interval, replace(analysis, onset_index=start + (analysis.onset_index or 0),
                                       apex_index=start + (analysis.apex_index or 0))))
     return out
 
 
-def interval_json(analysis: ClipAnalysis, interval: SpottedInterval) -> dict:
+def interval_json(analysis: ClipPrediction, interval: SpottedInterval) -> dict:
     """``predict --json``'s object for one interval: today's fields, plus where it ends and its score."""
     return {**analysis.to_json(), "offset_index": interval.offset, "onset_s": round(interval.onset_s, 3),
             "apex_s": round(interval.apex_s, 3), "offset_s": round(interval.offset_s, 3),
