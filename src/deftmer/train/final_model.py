@@ -44,8 +44,7 @@ def train_final_model(cfg: RunConfig, dataset: MEDataset, cache_dir: Path, out_d
                       model_name: str | None = None, resume: bool = False, progress: bool = True) -> TrainSummary:
     """Fit ``model_name`` (default: ``cfg.model.name``) on all labelled samples of ``dataset`` and save it
     to ``out_dir``."""
-    cfg = loso.named_model(cfg, model_name)
-    model_name = cfg.model.name
+    model_name = model_name or cfg.model.name
     out_dir = Path(out_dir)
     done = out_dir / TRAINED
     if done.is_file():

@@ -279,14 +279,6 @@ def merge_run(run_dir: Path, write: bool = True) -> MetricsReport:
     return metrics
 
 
-def named_model(cfg: RunConfig, model_name: str | None) -> RunConfig:
-    """``cfg`` whose ``model.name`` is ``model_name`` (None: as it is). The model a run trains is
-    ``cfg.model.name``, so the config saved beside the run names it."""
-    if model_name is None or model_name == cfg.model.name:
-        return cfg
-    return cfg.model_copy(update={"model": cfg.model.model_copy(update={"name": model_name})}, deep=True)
-
-
 def run_loso(cfg: RunConfig, dataset: MEDataset, cache_dir: Path, run_dir: Path, model_name: str | None = None,
              folds: list[str] | None = None, protocol: str = "loso", resume: bool = True,
              progress: bool = True) -> LosoResult:
@@ -299,8 +291,7 @@ def run_loso(cfg: RunConfig, dataset: MEDataset, cache_dir: Path, run_dir: Path,
     fold still to do, then the main process merges once all have finished.
     """
     run_dir, cache_dir = Path(run_dir), Path(cache_dir)
-    cfg = named_model(cfg, model_name)
-    model_name = cfg.model.name
+    model_name = model_name or cfg.model.name   # the config names the model; an argument overrides it
     samples = dataset.labelled()
     if not samples:
         raise UserError(f"dataset {dataset.name} at {dataset.root} has no samples in class set "
