@@ -6,7 +6,8 @@
 Prepares the pack (the `flowpack` loader, real AUs from the coding sheets given), then runs
 each model through `deftmer.train.loso.run_loso` on the same cache and folds: LOSO over all
 subjects, and LODO (train on every other source database, test on one) for each source. The
-table gives pooled UF1 / UAR, UF1 per source database, the F1 of the AUs named in answers
+table gives pooled UF1 / UAR, UF1 / UAR per source database (under LODO: of the database held
+out, i.e. each transfer direction), the F1 of the AUs named in answers
 against the coding sheet's AUs, and wall minutes. Every model trains with a fixed schedule:
 nothing is chosen on a test subject or a test database.
 """
@@ -52,7 +53,7 @@ def run(cfg, ds, cache: Path, run_dir: Path, model: str, protocol: str, resume: 
         m = run_loso(cfg, ds, cache, run_dir, model_name=model, protocol=protocol, resume=resume).metrics
     except Exception as e:  # noqa: BLE001 - the row says which model failed and why
         return {"error": f"{e.__class__.__name__}: {str(e)[:80]}", "minutes": (time.perf_counter() - t0) / 60}
-    src = {k: v.uf1 for k, v in m.per_source.items()}
+    src = {k: f"{v.uf1:.3f} / {v.uar:.3f}" for k, v in m.per_source.items()}
     return {"uf1": m.uf1, "uar": m.uar, "per_source": src, "au_f1": math.nan if m.au_f1 is None else m.au_f1,
             "minutes": (time.perf_counter() - t0) / 60, "n": m.n_samples, "folds": m.n_folds}
 
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
             r = run(cfg, ds, cache, args.work / "runs" / protocol / model, model, protocol, args.resume)
             per = r.get("per_source", {})
             rows.append([model, r.get("uf1", math.nan), r.get("uar", math.nan),
-                         *[per.get(s, math.nan) for s in sources], r.get("au_f1", math.nan),
+                         *[per.get(s, "-") for s in sources], r.get("au_f1", math.nan),
                          round(r["minutes"], 1), r.get("error", "")])
         what = ("leave one subject out" if protocol == "loso" else
                 "leave one database out (train on the others, test on each; pooled)")
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{what}; default config except {args.sets or 'nothing'}; prepare {prep_s:.0f} s; "
                 f"au_f1 against the coding sheets' AUs; {platform.machine()}, {time.strftime('%Y-%m-%d')}")
         show_table(f"Real data, {protocol.upper()}: {args.root.name}",
-                   ["model", "UF1", "UAR", *[f"UF1 {s}" for s in sources], "au_f1", "minutes", "error"],
+                   ["model", "UF1", "UAR", *[f"{s} UF1 / UAR" for s in sources], "au_f1", "minutes", "error"],
                    rows, args.markdown, note)
 
 
