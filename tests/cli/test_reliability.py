@@ -344,7 +344,8 @@ def test_a_second_loso_on_one_run_folder_never_runs_a_fold_twice(world, tmp_path
 
     run_dir = tmp_path / "run"
     lock = wait_lock(fold_lock_path(run_dir, "sub01"), "test")       # "another process" runs sub01
-    proc = start(loso_args(world / "synthme", world / "cache", run_dir))
+    # one process: with two, the other could still be running sub02/sub03 when this one waits
+    proc = start(loso_args(world / "synthme", world / "cache", run_dir) + ["--set", "eval.workers=1"])
     try:
         read_until(proc, f"fold sub01 of {run_dir} is in use by process {os.getpid()}")
         # it ran the other folds first, and waits for sub01 only now
