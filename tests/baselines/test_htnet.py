@@ -53,7 +53,8 @@ def test_network_shape_follows_the_published_hierarchy():
 
 
 def test_htnet_learns_held_out_subjects_and_reloads_exactly(tmp_path):
-    clips = make_clips(n_subjects=6, per_class=4, seed=2)
+    # 6 clips per class: with 4, one torch thread instead of two tips the held-out accuracy to 0.42
+    clips = make_clips(n_subjects=6, per_class=6, seed=2)
     train, test = split_by_subject(clips, {"s04", "s05"})
     model = create_model("htnet", load_config(None, SMALL), MEGC3)
     model.fit(train)

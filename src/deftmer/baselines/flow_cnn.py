@@ -19,14 +19,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from deftmer.baselines.common import inverse_frequency_weights, read_card, softmax, to_predictions, training_labels
+from deftmer.baselines.common import (
+    inverse_frequency_weights,
+    load_net_weights,
+    read_card,
+    save_net,
+    softmax,
+    to_predictions,
+    training_labels,
+)
 from deftmer.baselines.config import FlowCnnConfig
 from deftmer.baselines.features import flow_image, mirror_flow_image
 from deftmer.data.labels import ClassSet
-from deftmer.errors import CheckpointError
-from deftmer.model.api import Prediction, RunConfig, register_model, write_model_card
+from deftmer.model.api import Prediction, RunConfig, register_model
 from deftmer.preprocess.records import ClipInputs
-from deftmer.utils.io import atomic_write_with
 
 if TYPE_CHECKING:
     import torch
@@ -164,34 +170,16 @@ class FlowCnnModel:
         return to_predictions(clips, self.class_set, softmax(self.logits(clips)))
 
     def save(self, out_dir: Path) -> None:
-        from safetensors.torch import save_file
-
         if self.net is None:
             raise RuntimeError("flow-cnn: save called before fit")
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous() for k, v in self.net.state_dict().items()}
-        atomic_write_with(out / WEIGHTS, lambda p: save_file(state, str(p)))
-        write_model_card(out, NAME, self.cfg, self.class_set, weights=WEIGHTS,
-                         probabilities="softmax of the CNN logits (classes absent from training: 0)")
+        save_net(self.net, out_dir, NAME, self.cfg, self.class_set, WEIGHTS,
+                 probabilities="softmax of the CNN logits (classes absent from training: 0)")
 
     @classmethod
     def load(cls, model_dir: Path) -> FlowCnnModel:
-        from safetensors.torch import load_file
-
-
         card = read_card(model_dir, NAME)
-        path = Path(model_dir) / WEIGHTS
-        if not path.is_file():
-            raise CheckpointError(f"{path} is missing; the model folder is incomplete, re-run training")
         model = cls(card.cfg, card.class_set)
-        net = build_ststnet(model.settings, len(card.class_set))
-        try:
-            net.load_state_dict(load_file(str(path)), strict=True)
-        except RuntimeError as e:
-            raise CheckpointError(f"{path} does not match the saved config ({str(e).splitlines()[0]}); re-run training") from None
-        net.eval()
-        model.net = net
+        model.net = load_net_weights(build_ststnet(model.settings, len(card.class_set)), model_dir, WEIGHTS)
         return model
 
 

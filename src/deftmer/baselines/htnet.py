@@ -22,14 +22,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from deftmer.baselines.common import inverse_frequency_weights, read_card, softmax, to_predictions, training_labels
+from deftmer.baselines.common import (
+    inverse_frequency_weights,
+    load_net_weights,
+    read_card,
+    save_net,
+    softmax,
+    to_predictions,
+    training_labels,
+)
 from deftmer.baselines.config import HTNetConfig
 from deftmer.data.labels import ClassSet
-from deftmer.errors import CheckpointError
-from deftmer.model.api import Prediction, RunConfig, register_model, write_model_card
+from deftmer.model.api import Prediction, RunConfig, register_model
 from deftmer.model.inputs import mirror_field, resize_field
 from deftmer.preprocess.records import ClipInputs, PreparedSample
-from deftmer.utils.io import atomic_write_with
 
 if TYPE_CHECKING:
     import torch
@@ -221,33 +227,16 @@ class HTNetModel:
         return to_predictions(clips, self.class_set, softmax(logits))
 
     def save(self, out_dir: Path) -> None:
-        from safetensors.torch import save_file
-
         if self.net is None:
             raise RuntimeError("htnet: save called before fit")
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous() for k, v in self.net.state_dict().items()}
-        atomic_write_with(out / WEIGHTS, lambda p: save_file(state, str(p)))
-        write_model_card(out, NAME, self.cfg, self.class_set, weights=WEIGHTS,
-                         probabilities="softmax of the HTNet logits (classes absent from training: 0)")
+        save_net(self.net, out_dir, NAME, self.cfg, self.class_set, WEIGHTS,
+                 probabilities="softmax of the HTNet logits (classes absent from training: 0)")
 
     @classmethod
     def load(cls, model_dir: Path) -> HTNetModel:
-        from safetensors.torch import load_file
-
-
         card = read_card(model_dir, NAME)
-        path = Path(model_dir) / WEIGHTS
-        if not path.is_file():
-            raise CheckpointError(f"{path} is missing; the model folder is incomplete, re-run training")
         model = cls(card.cfg, card.class_set)
-        net = build_htnet(model.settings, len(card.class_set))
-        try:
-            net.load_state_dict(load_file(str(path)), strict=True)
-        except RuntimeError as e:
-            raise CheckpointError(f"{path} does not match the saved config ({str(e).splitlines()[0]}); re-run training") from None
-        model.net = net.eval()
+        model.net = load_net_weights(build_htnet(model.settings, len(card.class_set)), model_dir, WEIGHTS)
         return model
 
 
