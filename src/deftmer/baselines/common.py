@@ -88,3 +88,48 @@ def load_net_weights(net, model_dir: Path, weights: str):
         raise CheckpointError(f"{path} does not match the saved config ({str(e).splitlines()[0]}); "
                               "re-run training") from None
     return net.eval()
+
+
+def train_flow_net(net, x, x_mirror, y: np.ndarray, opt, *, epochs: int, batch_size: int, flip_augment: bool,
+                   class_weighted: bool, gen, progress=None, batchnorm: bool = False) -> float:
+    """Train a torch flow-map classifier the way every such baseline here does; returns the last
+    epoch's mean loss.
+
+    The net's ``input_scale`` buffer gets the training maps' per-channel std and its ``present``
+    buffer the classes seen in training (absent ones are masked out of the loss). Each epoch
+    shuffles with ``gen`` and shows each clip or its mirror image (``x_mirror``) at random;
+    the loss is class-weighted cross-entropy when ``class_weighted``. ``batchnorm``: skip a
+    trailing one-clip batch (BatchNorm needs two; that clip is seen in another epoch).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    k = int(net.present.numel())
+    scale = x.numpy().transpose(1, 0, 2, 3).reshape(3, -1).std(axis=1)
+    net.input_scale.copy_(torch.from_numpy(np.where(scale > 1e-8, scale, 1.0).astype(np.float32)))
+    net.present.copy_(torch.from_numpy(np.bincount(y, minlength=k) > 0))
+    yt = torch.from_numpy(y)
+    weight = torch.from_numpy(inverse_frequency_weights(y, k).astype(np.float32)) if class_weighted else None
+    n, loss_value = len(y), float("nan")
+    net.train()
+    for epoch in range(epochs):
+        order = torch.randperm(n, generator=gen)
+        flips = torch.rand(n, generator=gen) < 0.5 if flip_augment else torch.zeros(n, dtype=torch.bool)
+        total, seen = 0.0, 0
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            if batchnorm and len(idx) < 2 and seen > 0:
+                continue
+            xb = torch.where(flips[idx].view(-1, 1, 1, 1), x_mirror[idx], x[idx])
+            logits = net(xb).masked_fill(~net.present, -1e4)   # -inf would make CE nan
+            loss = F.cross_entropy(logits, yt[idx], weight=weight)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+            seen += len(idx)
+        loss_value = total / max(seen, 1)
+        if progress is not None:
+            progress("epoch", epoch + 1, epochs)
+    net.eval()
+    return loss_value

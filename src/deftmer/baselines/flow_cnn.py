@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from deftmer.baselines.common import (
-    inverse_frequency_weights,
     load_net_weights,
     read_card,
     save_net,
     softmax,
     to_predictions,
+    train_flow_net,
     training_labels,
 )
 from deftmer.baselines.config import FlowCnnConfig
@@ -107,7 +107,6 @@ class FlowCnnModel:
 
     def fit(self, train: list[ClipInputs], progress: Callable[[str, int, int], None] | None = None) -> dict:
         import torch
-        import torch.nn.functional as F
 
         if not train:
             raise ValueError("flow-cnn: no training clips")
@@ -120,39 +119,14 @@ class FlowCnnModel:
             torch.manual_seed(self.cfg.seed)
             gen = torch.Generator().manual_seed(self.cfg.seed)
             net = build_ststnet(s, k)
-            scale = x_np.transpose(1, 0, 2, 3).reshape(3, -1).std(axis=1)
-            net.input_scale.copy_(torch.from_numpy(np.where(scale > 1e-8, scale, 1.0).astype(np.float32)))
-            net.present.copy_(torch.from_numpy(np.bincount(y, minlength=k) > 0))
-            x = torch.from_numpy(x_np)
             x_mirror = torch.from_numpy(np.stack([mirror_flow_image(im) for im in x_np]))
-            yt = torch.from_numpy(y)
-            weight = torch.from_numpy(inverse_frequency_weights(y, k).astype(np.float32)) if s.class_weighted else None
             opt = torch.optim.AdamW(net.parameters(), lr=s.lr, weight_decay=s.weight_decay)
-            n = len(train)
-            loss_value = float("nan")
-            net.train()
-            for epoch in range(s.epochs):
-                order = torch.randperm(n, generator=gen)
-                flips = torch.rand(n, generator=gen) < 0.5 if s.flip_augment else torch.zeros(n, dtype=torch.bool)
-                total, seen = 0.0, 0
-                for start in range(0, n, s.batch_size):
-                    idx = order[start:start + s.batch_size]
-                    if len(idx) < 2 and seen > 0:   # BatchNorm needs >= 2 clips; this one is seen next epoch
-                        continue
-                    xb = torch.where(flips[idx].view(-1, 1, 1, 1), x_mirror[idx], x[idx])
-                    logits = net(xb).masked_fill(~net.present, -1e4)   # -inf would make CE nan
-                    loss = F.cross_entropy(logits, yt[idx], weight=weight)
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    total += float(loss.detach()) * len(idx)
-                    seen += len(idx)
-                loss_value = total / max(seen, 1)
-                if progress is not None:
-                    progress("epoch", epoch + 1, s.epochs)
-            net.eval()
+            loss_value = train_flow_net(net, torch.from_numpy(x_np), x_mirror, y, opt, epochs=s.epochs,
+                                        batch_size=s.batch_size, flip_augment=s.flip_augment,
+                                        class_weighted=s.class_weighted, gen=gen, progress=progress, batchnorm=True)
         self.net = net
         seconds = time.perf_counter() - t0
+        n = len(train)
         return {"n_train": n, "epochs": s.epochs, "final_loss": loss_value, "seconds": seconds,
                 "train_samples_per_s": n * s.epochs / seconds}
 

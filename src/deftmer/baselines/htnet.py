@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from deftmer.baselines.common import (
-    inverse_frequency_weights,
     load_net_weights,
     read_card,
     save_net,
     softmax,
     to_predictions,
+    train_flow_net,
     training_labels,
 )
 from deftmer.baselines.config import HTNetConfig
@@ -178,7 +178,6 @@ class HTNetModel:
 
     def fit(self, train: list[ClipInputs], progress: Callable[[str, int, int], None] | None = None) -> dict:
         import torch
-        import torch.nn.functional as F
 
         if not train:
             raise ValueError("htnet: no training clips")
@@ -189,29 +188,10 @@ class HTNetModel:
             torch.manual_seed(self.cfg.seed)
             gen = torch.Generator().manual_seed(self.cfg.seed)
             net = build_htnet(s, k)
-            scale = x_np.transpose(1, 0, 2, 3).reshape(3, -1).std(axis=1)
-            net.input_scale.copy_(torch.from_numpy(np.where(scale > 1e-8, scale, 1.0).astype(np.float32)))
-            net.present.copy_(torch.from_numpy(np.bincount(y, minlength=k) > 0))
-            x, yt = torch.from_numpy(x_np), torch.from_numpy(y)
-            x_mirror = mirror_field(x)   # mirrored face: the two eyes and the two lip corners swap too
-            weight = torch.from_numpy(inverse_frequency_weights(y, k).astype(np.float32)) if s.class_weighted else None
-            opt = torch.optim.Adam(net.parameters(), lr=s.lr)
-            loss_value = float("nan")
-            net.train()
-            for epoch in range(s.epochs):
-                order = torch.randperm(len(y), generator=gen)
-                flips = torch.rand(len(y), generator=gen) < 0.5 if s.flip_augment else torch.zeros(len(y), dtype=torch.bool)
-                for start in range(0, len(y), s.batch_size):
-                    idx = order[start:start + s.batch_size]
-                    xb = torch.where(flips[idx].view(-1, 1, 1, 1), x_mirror[idx], x[idx])
-                    loss = F.cross_entropy(net(xb).masked_fill(~net.present, -1e4), yt[idx], weight=weight)
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    loss_value = float(loss.detach())
-                if progress is not None:
-                    progress("epoch", epoch + 1, s.epochs)
-            net.eval()
+            x = torch.from_numpy(x_np)
+            loss_value = train_flow_net(net, x, mirror_field(x), y, torch.optim.Adam(net.parameters(), lr=s.lr),
+                                        epochs=s.epochs, batch_size=s.batch_size, flip_augment=s.flip_augment,
+                                        class_weighted=s.class_weighted, gen=gen, progress=progress)
         self.net = net
         return {"n_train": len(y), "epochs": s.epochs, "final_loss": loss_value, "seconds": time.perf_counter() - t0}
 
