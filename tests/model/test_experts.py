@@ -8,10 +8,10 @@ from deftmer.model.experts import (
     FrozenBackbone,
     MotionSemanticsExpert,
     StructureExpert,
-    clip_normalised,
     image_to_unit,
 )
 from deftmer.model.inputs import REGION_FEATURES, region_motion_features
+from deftmer.model.intensity import scale_by_max_region_magnitude
 from deftmer.model.reliability import expert_reliability
 
 
@@ -94,11 +94,11 @@ def test_motion_normalisation_is_fit_on_training_features():
 def test_clip_normalised_features_ignore_the_subjects_intensity():
     feats = torch.rand(3, len(REGION_NAMES), len(REGION_FEATURES), generator=torch.Generator().manual_seed(0)) + 0.1
     weak = feats * 0.25                       # the same pattern, a quarter the motion and strain
-    z, zw = clip_normalised(feats), clip_normalised(weak)
+    z, zw = scale_by_max_region_magnitude(feats), scale_by_max_region_magnitude(weak)
     assert torch.allclose(z, zw, atol=1e-6)
     i = REGION_FEATURES.index("mean_mag")
     assert torch.allclose(z[..., i].amax(1), torch.ones(3))   # strongest region reads 1
-    assert torch.all(clip_normalised(torch.zeros(1, len(REGION_NAMES), len(REGION_FEATURES))) == 0)
+    assert torch.all(scale_by_max_region_magnitude(torch.zeros(1, len(REGION_NAMES), len(REGION_FEATURES))) == 0)
 
 
 def test_reliability_probe_downweights_identity_features():

@@ -9,9 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from deftmer.baselines.config import MdmoSvmConfig
+from deftmer.model.intensity import scale_by_max_main_direction
 from deftmer.preprocess.records import PreparedSample
-
-_EPS = 1e-6
 
 
 def region_main_direction(u: np.ndarray, v: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
@@ -57,10 +56,7 @@ def mdmo_features(prepared: PreparedSample, cfg: MdmoSvmConfig) -> np.ndarray:
     hist_arr = np.stack(hists)                               # (R, B)
     strain_arr = np.asarray(strains, np.float32)[:, None]    # (R, 1)
     if cfg.normalise == "max_region":
-        scale = float(np.linalg.norm(main_arr, axis=1).max()) + _EPS
-        main_arr = main_arr / scale
-        hist_arr = hist_arr / scale
-        strain_arr = strain_arr / (float(strain_arr.max()) + _EPS)
+        main_arr, hist_arr, strain_arr = scale_by_max_main_direction(main_arr, hist_arr, strain_arr)
     parts = [main_arr]
     if cfg.histograms:
         parts.append(hist_arr)

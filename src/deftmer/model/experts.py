@@ -26,6 +26,7 @@ from torch import nn
 from deftmer.errors import ConfigError
 from deftmer.facs import MODEL_AUS, REGION_NAMES
 from deftmer.model.inputs import REGION_FEATURES
+from deftmer.model.intensity import scale_by_max_region_magnitude
 
 EXPERTS: tuple[str, ...] = ("structure", "dynamic", "motion")
 _IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -159,28 +160,6 @@ class DynamicTextureExpert(nn.Module):
         return tokens.mean(1)
 
 
-_MOTION_COLS = [REGION_FEATURES.index(f) for f in ("mean_u", "mean_v", "mean_mag", "p90_mag", "std_u", "std_v")]
-_MAG_COL = REGION_FEATURES.index("mean_mag")
-_STRAIN_COL = REGION_FEATURES.index("mean_strain")
-
-
-def clip_normalised(region_feats: torch.Tensor) -> torch.Tensor:
-    """Region features relative to the clip's own strongest region (MDMO's rho normalisation).
-
-    Subjects differ in expression intensity far more than in the PATTERN of where the face
-    moves, and a LOSO test subject's intensity is never seen in training: dividing flow by the
-    clip's largest region motion (and strain by its largest region strain) keeps the pattern
-    and drops the subject's scale. (B, R, F) -> (B, R, F), same column order.
-    """
-    x = region_feats
-    out = torch.zeros_like(x)
-    scale = x[..., _MAG_COL].amax(1, keepdim=True).clamp_min(1e-6)[..., None]
-    out[..., _MOTION_COLS] = x[..., _MOTION_COLS] / scale
-    strain = x[..., _STRAIN_COL].amax(1, keepdim=True).clamp_min(1e-6)
-    out[..., _STRAIN_COL] = x[..., _STRAIN_COL] / strain
-    return out
-
-
 class FlowFieldEncoder(nn.Module):
     """The flow field read as STSTNet does: parallel 3x3 conv branches over (u, v, strain).
 
@@ -217,7 +196,7 @@ class MotionSemanticsExpert(nn.Module):
 
     Region features are standardised with statistics of the training clips (buffers, saved
     with the weights), since flow magnitudes differ by orders of magnitude between datasets,
-    and also given relative to the clip's strongest region (``clip_normalised``). With
+    and also given relative to the clip's strongest region (`scale_by_max_region_magnitude`). With
     ``field_size`` set, the u/v/strain field is read by a `FlowFieldEncoder` beside them.
     """
 
@@ -249,7 +228,7 @@ class MotionSemanticsExpert(nn.Module):
     def forward(self, region_feats: torch.Tensor, field: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(B, R, F) [+ (B, 3, S, S)] -> tokens (B, R [+ grid], dim), summary (B, dim), AU logits."""
-        x = torch.cat([(region_feats - self.feat_mean) / self.feat_std, clip_normalised(region_feats)], -1)
+        x = torch.cat([(region_feats - self.feat_mean) / self.feat_std, scale_by_max_region_magnitude(region_feats)], -1)
         ids = torch.arange(x.shape[1], device=x.device)
         tokens = self.norm(self.mix(self.encode(x) + self.region_embed(ids)))
         summary = self.readout(tokens.flatten(1))

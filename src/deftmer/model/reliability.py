@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from deftmer.model.experts import clip_normalised
+from deftmer.model.intensity import scale_by_max_region_magnitude
 
 
 @dataclass
@@ -38,7 +38,7 @@ def expert_inputs(feats: dict[str, torch.Tensor], expert: str) -> np.ndarray:
         x = torch.cat([feats["diff"].mean(1), feats["dynamic"].mean(1)], -1)
     else:
         m = feats["motion"]
-        x = torch.cat([m, clip_normalised(m)], -1).flatten(1)
+        x = torch.cat([m, scale_by_max_region_magnitude(m)], -1).flatten(1)
     return x.detach().cpu().double().numpy()
 
 
