@@ -18,7 +18,7 @@ from deftmer.baselines.config import BaselinesConfig
 from deftmer.data.config import DataConfig
 from deftmer.errors import CheckpointError, ConfigError
 from deftmer.eval.config import EvalConfig
-from deftmer.model.api import MODEL_CARD
+from deftmer.model.card import MODEL_CARD
 from deftmer.model.config import ModelConfig
 from deftmer.preprocess.config import PreprocessConfig
 from deftmer.spot.config import SpotConfig

@@ -18,7 +18,7 @@ from deftmer.data.check import summarise
 from deftmer.errors import UserError
 from deftmer.eval.figures import explain_figure, figure_to_png
 from deftmer.eval.report import write_report
-from deftmer.model.api import MODEL_CARD
+from deftmer.model.card import MODEL_CARD
 from deftmer.models import load_model
 from deftmer.predict.clip import explain_content, predict_clip
 from deftmer.preprocess import load_clip_inputs, prepare_dataset

@@ -13,15 +13,8 @@ from pathlib import Path
 
 from deftmer.data.labels import ClassSet
 from deftmer.errors import CheckpointError, UserError
-from deftmer.model.api import (
-    MODEL_CARD,
-    MERModel,
-    RunConfig,
-    model_loader,
-    read_model_card,
-    registered_models,
-    registering_module,
-)
+from deftmer.model.api import MERModel, RunConfig, model_loader, registered_models, registering_module
+from deftmer.model.card import MODEL_CARD, read_model_card
 
 __all__ = ["create_model", "list_models", "load_model", "registering_module"]
 

@@ -18,7 +18,8 @@ from deftmer.data.dataset import MEDataset, register_dataset
 from deftmer.data.labels import MEGC3, ClassSet
 from deftmer.data.sample import ActionUnit, Sample
 from deftmer.facs import REGIONS
-from deftmer.model.api import Prediction, register_model, write_model_card
+from deftmer.model.api import Prediction, register_model
+from deftmer.model.card import write_model_card
 from deftmer.preprocess.cache import PreparedCache
 from deftmer.preprocess.config import PreprocessConfig
 from deftmer.preprocess.records import ClipInputs, PreparedSample

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deftmer.data.labels import ClassSet
-from deftmer.model.api import MERModel, RunConfig, read_model_card, register_model
+from deftmer.model.api import MERModel, RunConfig, register_model
+from deftmer.model.card import read_model_card
 from deftmer.model.deft import DeftModel
 
 

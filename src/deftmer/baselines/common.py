@@ -1,4 +1,5 @@
-"""What every baseline shares: turning class scores into `Prediction`s and reading a saved folder."""
+"""What every baseline shares: turning class scores into `Prediction`s and its model folder
+(through `deftmer.model.card`, the one card reader/writer)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import numpy as np
 from deftmer.baselines.config import BaselinesConfig
 from deftmer.data.labels import ClassSet
 from deftmer.errors import CheckpointError
-from deftmer.model.api import ModelCard, Prediction, SavedConfig, read_model_card, write_model_card
+from deftmer.model.api import Prediction
+from deftmer.model.card import ModelCard, SavedConfig, read_model_card, save_model_folder, weights_file
 from deftmer.preprocess.records import ClipInputs
-from deftmer.utils.io import atomic_write_with
 
 
 class BaselineConfig(SavedConfig):
@@ -59,7 +60,7 @@ def inverse_frequency_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def read_card(model_dir: Path, expected_model: str) -> ModelCard:
-    """A baseline's ``model.json`` (`deftmer.model.api.read_model_card`, config as `BaselineConfig`)."""
+    """A baseline's ``model.json`` (`deftmer.model.card.read_model_card`, config as `BaselineConfig`)."""
     return read_model_card(model_dir, expected_model, BaselineConfig)
 
 
@@ -67,11 +68,9 @@ def save_net(net, out_dir: Path, name: str, cfg, class_set: ClassSet, weights: s
     """A torch baseline's model folder: its weights (safetensors, written atomically) and model card."""
     from safetensors.torch import save_file
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
-    atomic_write_with(out / weights, lambda p: save_file(state, str(p)))
-    write_model_card(out, name, cfg, class_set, weights=weights, probabilities=probabilities)
+    save_model_folder(out_dir, name, cfg, class_set, weights, lambda p: save_file(state, str(p)),
+                      probabilities=probabilities)
 
 
 def load_net_weights(net, model_dir: Path, weights: str):
@@ -79,9 +78,7 @@ def load_net_weights(net, model_dir: Path, weights: str):
     mismatched file is one `CheckpointError` line that says to re-run training."""
     from safetensors.torch import load_file
 
-    path = Path(model_dir) / weights
-    if not path.is_file():
-        raise CheckpointError(f"{path} is missing; the model folder is incomplete, re-run training")
+    path = weights_file(model_dir, weights)
     try:
         net.load_state_dict(load_file(str(path)), strict=True)
     except RuntimeError as e:

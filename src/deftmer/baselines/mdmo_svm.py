@@ -25,9 +25,9 @@ from deftmer.baselines.features import mdmo_feature_dim, mdmo_features
 from deftmer.data.labels import ClassSet
 from deftmer.errors import CheckpointError
 from deftmer.facs import REGION_NAMES
-from deftmer.model.api import Prediction, RunConfig, register_model, write_model_card
+from deftmer.model.api import Prediction, RunConfig, register_model
+from deftmer.model.card import save_model_folder, weights_file
 from deftmer.preprocess.records import ClipInputs
-from deftmer.utils.io import atomic_write_with
 
 NAME = "mdmo-svm"
 WEIGHTS = "svm.safetensors"
@@ -114,13 +114,12 @@ class MdmoSvmModel:
 
         if self.weight is None:
             raise RuntimeError("mdmo-svm: save called before fit")
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         arrays = {"mean": self.mean, "scale": self.scale, "weight": self.weight, "bias": self.bias,
                   "present": self.present.astype(np.uint8)}
-        atomic_write_with(out / WEIGHTS, lambda p: save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(p)))
-        write_model_card(out, NAME, self.cfg, self.class_set, weights=WEIGHTS, feature_dim=int(self.weight.shape[1]),
-                         probabilities="softmax of LinearSVC one-vs-rest margins (uncalibrated)")
+        save_model_folder(out_dir, NAME, self.cfg, self.class_set, WEIGHTS,
+                          lambda p: save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(p)),
+                          feature_dim=int(self.weight.shape[1]),
+                          probabilities="softmax of LinearSVC one-vs-rest margins (uncalibrated)")
 
     @classmethod
     def load(cls, model_dir: Path) -> MdmoSvmModel:
@@ -128,9 +127,7 @@ class MdmoSvmModel:
 
 
         card = read_card(model_dir, NAME)
-        path = Path(model_dir) / WEIGHTS
-        if not path.is_file():
-            raise CheckpointError(f"{path} is missing; the model folder is incomplete, re-run training")
+        path = weights_file(model_dir, WEIGHTS)
         arrays = load_file(str(path))
         model = cls(card.cfg, card.class_set)
         model.mean, model.scale = arrays["mean"], arrays["scale"]

@@ -7,26 +7,21 @@ model by name (`create_model`, `load_model`) is `deftmer.models`, above every mo
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict
-
-from deftmer.data.labels import ClassSet, get_class_set
-from deftmer.errors import CheckpointError
+from deftmer.data.labels import ClassSet
 from deftmer.model.config import ModelConfig
 from deftmer.preprocess.config import PreprocessConfig
 from deftmer.preprocess.records import ClipInputs
 from deftmer.unimer.config import UnimerConfig
-from deftmer.utils.io import atomic_write_json
 
 
 class RunConfig(Protocol):
     """The experiment config as a model sees it: `deftmer.config.ExperimentConfig` (composed
-    above every stage), or a `SavedConfig` read back from a model folder."""
+    above every stage), or a `deftmer.model.card.SavedConfig` read back from a model folder."""
 
     seed: int
     preprocess: PreprocessConfig
@@ -35,27 +30,6 @@ class RunConfig(Protocol):
     train: Any          # deftmer.train.config.TrainConfig (a later stage)
 
     def model_dump(self, **kwargs: Any) -> dict[str, Any]: ...
-
-
-class SavedSection(BaseModel):
-    """A config section that the model layer does not own, kept as it was saved."""
-
-    model_config = ConfigDict(extra="allow")
-
-
-class SavedConfig(BaseModel):
-    """The experiment config in a model folder's card, read back by the model layer: the
-    sections a model is rebuilt from are typed and validated, every other one kept as saved,
-    so a model saved again writes the same config (``deftmer.config.checkpoint_config``
-    validates all of it)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    seed: int = 0
-    preprocess: PreprocessConfig = PreprocessConfig()
-    unimer: UnimerConfig = UnimerConfig()
-    model: ModelConfig = ModelConfig()
-    train: SavedSection = SavedSection()
 
 
 @dataclass
@@ -158,7 +132,6 @@ ModelFactory = Callable[[RunConfig, ClassSet], MERModel]
 ModelLoader = Callable[[Path], MERModel]
 _MODELS: dict[str, tuple[ModelFactory, str]] = {}
 _LOADERS: dict[str, ModelLoader] = {}
-MODEL_CARD = "model.json"
 _MODULES: dict[str, str] = {}   # model name -> the module that registered it
 
 
@@ -189,47 +162,3 @@ def registered_models() -> dict[str, tuple[ModelFactory, str]]:
 def model_loader(name: str) -> ModelLoader | None:
     """What rebuilds a saved model called ``name`` (None: no loader registered)."""
     return _LOADERS.get(name)
-
-
-@dataclass
-class ModelCard:
-    """A model folder's ``model.json`` read back: which model, its class set and config, and the
-    model's own extras (``experts``, ``weights``, ``stats``, ...)."""
-
-    model: str
-    class_set: ClassSet
-    cfg: Any
-    extra: dict[str, Any]
-
-
-def read_model_card(model_dir: str | Path, expected_model: str | None = None,
-                    config_type: type[BaseModel] = SavedConfig) -> ModelCard:
-    """Read and check ``model.json`` (the one reader, for DEFT and the baselines); ``cfg`` is its
-    config validated as ``config_type``. Any problem is a one-line `CheckpointError`."""
-    d = Path(model_dir)
-    path = d / MODEL_CARD
-    if not path.is_file():
-        raise CheckpointError(f"{d} is not a deftmer model folder (no {MODEL_CARD}); pass the folder that `deftmer train` wrote")
-    try:
-        card = json.loads(path.read_text())
-        name = card["model"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{path} cannot be read or has no 'model' key ({e.__class__.__name__}); re-run training") from None
-    if expected_model is not None and name != expected_model:
-        raise CheckpointError(f"{path} holds model '{name}', not '{expected_model}'; load it with load_model()")
-    try:
-        cfg = config_type.model_validate(card["config"])
-        class_set = get_class_set(card["class_set"])
-    except Exception as e:  # noqa: BLE001 - any malformed card is the same user-facing problem
-        raise CheckpointError(f"{path} has an invalid config or class set ({str(e).splitlines()[0]}); re-run training") from None
-    if list(class_set.classes) != list(card.get("classes", [])):
-        raise CheckpointError(f"{path}: saved classes {card.get('classes')} differ from class set '{class_set.name}' {list(class_set.classes)}")
-    extra = {k: v for k, v in card.items() if k not in {"model", "class_set", "classes", "config"}}
-    return ModelCard(name, class_set, cfg, extra)
-
-
-def write_model_card(out_dir: Path, name: str, cfg: RunConfig, class_set: ClassSet, **extra: object) -> None:
-    """Write ``model.json`` (which model, class set, full config): what `load_model` dispatches on."""
-    card = {"model": name, "class_set": class_set.name, "classes": list(class_set.classes),
-            "config": cfg.model_dump(mode="json"), **extra}
-    atomic_write_json(Path(out_dir) / MODEL_CARD, card)

@@ -27,15 +27,8 @@ from torch import nn
 from deftmer.data.labels import ClassSet
 from deftmer.errors import CheckpointError, UserError
 from deftmer.facs import MODEL_AUS, REGION_NAMES
-from deftmer.model.api import (
-    MODEL_CARD,
-    Prediction,
-    RunConfig,
-    TrainingPhase,
-    read_model_card,
-    register_model,
-    write_model_card,
-)
+from deftmer.model.api import Prediction, RunConfig, TrainingPhase, register_model
+from deftmer.model.card import MODEL_CARD, read_model_card, save_model_folder, weights_file
 from deftmer.model.deft_training import training_phases
 from deftmer.model.evidence import grounded_evidence
 from deftmer.model.experts import EXPERTS, DynamicTextureExpert, FrozenBackbone, MotionSemanticsExpert, StructureExpert
@@ -48,7 +41,6 @@ from deftmer.preprocess.records import ClipInputs
 from deftmer.unimer.answer import EVIDENCE_KEY, REASONING_KEY, format_evidence, parse_answer
 from deftmer.unimer.builder import motion_descriptions
 from deftmer.utils.console import logger
-from deftmer.utils.io import atomic_write_with
 from deftmer.utils.seed import seed_everything
 
 WEIGHTS = "deft.safetensors"
@@ -434,12 +426,10 @@ class DeftModel:
         from safetensors.torch import save_file
 
 
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_with(out_dir / WEIGHTS, lambda p: save_file(self.trained_state(), str(p)))
-        write_model_card(out_dir, self.name, self.cfg, self.class_set, experts=self.experts,
-                         llm=self.llm.source if self.llm is not None else None, weights=WEIGHTS,
-                         stats={k: v for k, v in self.stats.items() if isinstance(v, (int, float, str))})
+        state = self.trained_state()
+        save_model_folder(out_dir, self.name, self.cfg, self.class_set, WEIGHTS, lambda p: save_file(state, str(p)),
+                          experts=self.experts, llm=self.llm.source if self.llm is not None else None,
+                          stats={k: v for k, v in self.stats.items() if isinstance(v, (int, float, str))})
 
     @classmethod
     def load(cls, model_dir: Path) -> DeftModel:
@@ -449,11 +439,10 @@ class DeftModel:
         card = read_model_card(d)
         if "experts" not in card.extra:
             raise CheckpointError(f"{d / MODEL_CARD} is not a deft model card (no 'experts'); re-run training")
-        if not (d / WEIGHTS).is_file():
-            raise CheckpointError(f"{d} has no {WEIGHTS}; the training run did not finish - re-run it")
+        path = weights_file(d, WEIGHTS)
         model = cls(card.cfg, card.class_set)
         model.build(card.extra["experts"])
-        model.load_trained_state(load_file(str(d / WEIGHTS)), str(d))
+        model.load_trained_state(load_file(str(path)), str(d))
         return model
 
 
