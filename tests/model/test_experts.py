@@ -2,14 +2,8 @@ import numpy as np
 import torch
 
 from deftmer.facs import MODEL_AUS, REGION_NAMES
-from deftmer.model.experts import (
-    DynamicTextureExpert,
-    FlowFieldEncoder,
-    FrozenBackbone,
-    MotionSemanticsExpert,
-    StructureExpert,
-    image_to_unit,
-)
+from deftmer.model.backbones import FrozenBackbone, image_to_unit
+from deftmer.model.experts import DynamicTextureExpert, FlowFieldEncoder, MotionSemanticsExpert, StructureExpert
 from deftmer.model.inputs import REGION_FEATURES, region_motion_features
 from deftmer.model.intensity import scale_by_max_region_magnitude
 from deftmer.model.reliability import expert_reliability

