@@ -19,7 +19,7 @@ from deftmer.data.config import DataConfig
 from deftmer.errors import CheckpointError, ConfigError
 from deftmer.eval.config import EvalConfig
 from deftmer.model.card import MODEL_CARD
-from deftmer.model.config import ModelConfig
+from deftmer.model.config import DeftConfig
 from deftmer.preprocess.config import PreprocessConfig
 from deftmer.spot.config import SpotConfig
 from deftmer.train.config import TrainConfig
@@ -34,7 +34,7 @@ class ExperimentConfig(BaseModel):
     data: DataConfig = DataConfig()
     preprocess: PreprocessConfig = PreprocessConfig()
     unimer: UnimerConfig = UnimerConfig()
-    model: ModelConfig = ModelConfig()
+    model: DeftConfig = DeftConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     baselines: BaselinesConfig = BaselinesConfig()

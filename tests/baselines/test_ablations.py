@@ -1,29 +1,30 @@
-"""DEFT ablations are the DEFT model under a copied config with expert/LLM flags changed."""
+"""DEFT ablations are the DEFT model under a copied config with a preset of experts/LLM settings."""
 
 from __future__ import annotations
 
 from deftmer.baselines.ablations import ABLATIONS, ablation_config
 from deftmer.config import load_config
 
-FLAGS = ("use_structure", "use_dynamic", "use_motion", "use_llm", "llm_input")
+FLAGS = ("experts", "use_llm", "llm_input")
+ALL = ["structure", "dynamic", "motion"]
 
 
 def test_each_ablation_switches_exactly_its_flags_on_a_copy():
     cfg = load_config(None, ["model.expert_dim=64", "seed=7"])
     expected = {
-        "deft-no-llm": (True, True, True, False, "experts"),
-        "deft-structure-only": (True, False, False, True, "experts"),
-        "deft-dynamic-only": (False, True, False, True, "experts"),
-        "deft-motion-only": (False, False, True, True, "experts"),
-        "deft-no-motion": (True, True, False, True, "experts"),
-        "deft-motion-text": (True, True, True, True, "motion_text"),
+        "deft-no-llm": (ALL, False, "experts"),
+        "deft-structure-only": (["structure"], True, "experts"),
+        "deft-dynamic-only": (["dynamic"], True, "experts"),
+        "deft-motion-only": (["motion"], True, "experts"),
+        "deft-no-motion": (["structure", "dynamic"], True, "experts"),
+        "deft-motion-text": (ALL, True, "motion_text"),
     }
     assert {a.name for a in ABLATIONS} == set(expected)
     for ab in ABLATIONS:
         out = ablation_config(cfg, ab)
         assert tuple(getattr(out.model, f) for f in FLAGS) == expected[ab.name], ab.name
         assert out.model.expert_dim == 64 and out.seed == 7          # everything else carried over
-    assert all(getattr(cfg.model, f) for f in FLAGS[:4]) and cfg.model.llm_input == "experts"  # caller's untouched
+    assert cfg.model.experts == ALL and cfg.model.use_llm and cfg.model.llm_input == "experts"  # caller's untouched
 
 
 def test_ablation_builds_a_deft_model_with_its_flags():
@@ -34,7 +35,7 @@ def test_ablation_builds_a_deft_model_with_its_flags():
     model = create_model("deft-motion-only", load_config(None, ["model.llm=tiny"]), MEGC3)
     assert isinstance(model, deft.DeftModel)
     assert model.name == "deft-motion-only"
-    assert (model.cfg.model.use_structure, model.cfg.model.use_dynamic, model.cfg.model.use_motion) == (False, False, True)
+    assert model.cfg.model.experts == ["motion"]
 
 
 def test_saved_ablation_loads_back_under_its_own_name(tmp_path):

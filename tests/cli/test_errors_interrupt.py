@@ -56,7 +56,7 @@ def test_ctrl_c_during_loso_keeps_done_folds_and_rerun_resumes(prepared, tmp_pat
     run = tmp_path / "run"
     args = ["loso", "--dataset", "synthme", "--root", str(prepared / "synthme"), "--cache", str(prepared / "cache"),
             "--out", str(run), "--model", "deft", "--no-explain", "--set", "preprocess.flow=dis",
-            "--set", "model.llm=tiny", "--set", "model.use_structure=false", "--set", "model.use_dynamic=false",
+            "--set", "model.llm=tiny", "--set", "model.experts=[motion]",
             "--set", "eval.workers=1"]   # one fold at a time: with two processes sub02 may finish first
     first_done = run / "folds" / "sub01" / "done.json"
     r = deftmer(args, interrupt_at="loso.fold_done:1")             # Ctrl-C right after the first fold

@@ -115,7 +115,7 @@ def test_explain_names_only_aus_the_clip_flow_supports(trained, data):
 
 
 def test_without_llm_explain_gives_class_and_grounded_evidence(data):
-    model = DeftModel(tiny_config(use_llm=False, use_structure=False, use_dynamic=False), MEGC3)
+    model = DeftModel(tiny_config(use_llm=False, experts=["motion"]), MEGC3)
     fit_model(model, data[0])
     preds = model.predict(data[1], explain=True)
     assert all(p.text.startswith(f"Emotion: {p.label}\nEvidence: ") and "Reasoning" not in p.text for p in preds)
@@ -132,7 +132,7 @@ def test_flowpack_clips_drop_the_dynamic_expert(caplog):
 
 
 def test_no_llm_ablation_and_option_decision(data):
-    model = DeftModel(tiny_config(use_llm=False, use_structure=False, use_dynamic=False), MEGC3)
+    model = DeftModel(tiny_config(use_llm=False, experts=["motion"]), MEGC3)
     stats = fit_model(model, data[0])
     assert model.llm is None and "stage2/lm" not in stats and "stage1/disentangle" not in stats
     acc = np.mean([p.label == c.sample.label for p, c in zip(model.predict(data[1]), data[1])])
@@ -161,9 +161,9 @@ def test_experts_without_their_inputs_are_left_out_or_refused_with_the_reason():
     m = tiny_config().model
     assert active_experts(m, clips) == ["structure", "dynamic", "motion"]
     assert active_experts(m, no_onset) == ["structure", "motion"]          # flowpack-like: dynamic dropped
-    only_dynamic = m.model_copy(update={"use_structure": False, "use_motion": False})
+    only_dynamic = m.model_copy(update={"experts": ["dynamic"]})
     assert active_experts(only_dynamic, clips) == ["dynamic"]
     with pytest.raises(UserError, match="no onset frames.*only one switched on"):
         active_experts(only_dynamic, no_onset)
     with pytest.raises(UserError, match="every expert is switched off"):
-        active_experts(m.model_copy(update={"use_structure": False, "use_dynamic": False, "use_motion": False}), clips)
+        active_experts(m.model_copy(update={"experts": []}), clips)

@@ -143,6 +143,22 @@ def test_run_folder_refuses_a_different_run(toy, tmp_path):
         run_loso(_cfg(), ds, cache, run, model_name=MODEL, folds=["s99"], progress=False)
 
 
+def test_run_card_written_with_older_config_keys_still_resumes(toy, tmp_path):
+    """A run folder from before ``model.experts`` (it said ``model.use_*``) is the same run."""
+    ds, cache = toy
+    run = tmp_path / "run"
+    run_loso(_cfg(), ds, cache, run, model_name=MODEL, folds=["s01"], progress=False)
+    card = json.loads((run / "run.json").read_text())
+    card["config"]["model"].pop("experts")
+    card["config"]["model"].update(use_structure=True, use_dynamic=True, use_motion=True)
+    (run / "run.json").write_text(json.dumps(card))
+    run_loso(_cfg(), ds, cache, run, model_name=MODEL, progress=False)
+    card["config"]["model"]["use_motion"] = False          # another expert list: another run
+    (run / "run.json").write_text(json.dumps(card))
+    with pytest.raises(CheckpointError, match="different config"):
+        run_loso(_cfg(), ds, cache, run, model_name=MODEL, progress=False)
+
+
 def test_lodo_holds_out_each_source(tmp_path, monkeypatch):
     root = tmp_path / "toy"
     toy_mer.write_toy_dataset(root, n_subjects=6, clips_per_subject=3, sources=("casme2", "samm", "smic"))

@@ -1,14 +1,17 @@
 """Ablations of the DEFT model, selectable by name like any baseline (``deftmer loso --model deft-no-llm``).
 
-Each is the DEFT model built from a copy of the run's config with some ``model.use_*`` flags
-changed, so it trains and predicts through exactly the same code as ``deft``; only the
-experts (or the LLM) it is given differ. ``deft`` itself is registered by `deftmer.model.deft`.
+Each is a preset of the three DEFT settings an ablation changes: the expert list
+(``model.experts``), whether the LLM decides (``model.use_llm``) and what it reads
+(``model.llm_input``). A preset leaves a setting it does not name as the run's config has it,
+and everything else too, so an ablation trains and predicts through exactly the same code as
+``deft``. ``deft`` itself is registered by `deftmer.model.deft`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from deftmer.data.labels import ClassSet
 from deftmer.model.api import MERModel, RunConfig, register_model
@@ -18,30 +21,37 @@ from deftmer.model.deft import DeftModel
 
 @dataclass(frozen=True)
 class Ablation:
+    """A named DEFT preset; a setting left None keeps the run config's value."""
+
     name: str
     description: str
-    flags: dict[str, object]
+    experts: tuple[str, ...] | None = None
+    use_llm: bool | None = None
+    llm_input: Literal["experts", "motion_text"] | None = None
+
+    def settings(self) -> dict[str, object]:
+        """The ``model`` settings this preset fixes."""
+        named = {"experts": None if self.experts is None else list(self.experts), "use_llm": self.use_llm,
+                 "llm_input": self.llm_input}
+        return {k: v for k, v in named.items() if v is not None}
 
 
 ABLATIONS: tuple[Ablation, ...] = (
-    Ablation("deft-no-llm", "DEFT experts + linear head, no LLM", {"use_llm": False}),
-    Ablation("deft-structure-only", "DEFT with the structure expert only",
-             {"use_structure": True, "use_dynamic": False, "use_motion": False}),
+    Ablation("deft-no-llm", "DEFT experts + linear head, no LLM", use_llm=False),
+    Ablation("deft-structure-only", "DEFT with the structure expert only", experts=("structure",)),
     Ablation("deft-dynamic-only", "DEFT with the dynamic-texture expert only (needs onset frames)",
-             {"use_structure": False, "use_dynamic": True, "use_motion": False}),
-    Ablation("deft-motion-only", "DEFT with the motion-semantics expert only",
-             {"use_structure": False, "use_dynamic": False, "use_motion": True}),
-    Ablation("deft-no-motion", "DEFT without the motion-semantics expert",
-             {"use_structure": True, "use_dynamic": True, "use_motion": False}),
+             experts=("dynamic",)),
+    Ablation("deft-motion-only", "DEFT with the motion-semantics expert only", experts=("motion",)),
+    Ablation("deft-no-motion", "DEFT without the motion-semantics expert", experts=("structure", "dynamic")),
     Ablation("deft-motion-text", "the same LLM given the per-region motion statistics as text instead of "
-             "expert tokens (MELLM's design), same decision head and training", {"llm_input": "motion_text"}),
+             "expert tokens (MELLM's design), same decision head and training", llm_input="motion_text"),
 )
 
 
 def ablation_config(cfg: RunConfig, ablation: Ablation) -> RunConfig:
-    """A copy of ``cfg`` with the ablation's model flags set (the caller's config is untouched)."""
+    """A copy of ``cfg`` with the ablation's settings (the caller's config is untouched)."""
     tree = cfg.model_dump()
-    tree["model"].update(ablation.flags)
+    tree["model"].update(ablation.settings())
     return type(cfg).model_validate(tree)
 
 

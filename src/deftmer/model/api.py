@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from deftmer.data.labels import ClassSet
-from deftmer.model.config import ModelConfig
+from deftmer.model.config import DeftConfig
 from deftmer.preprocess.config import PreprocessConfig
 from deftmer.preprocess.records import ClipInputs
 from deftmer.unimer.config import UnimerConfig
@@ -26,7 +26,7 @@ class RunConfig(Protocol):
     seed: int
     preprocess: PreprocessConfig
     unimer: UnimerConfig
-    model: ModelConfig
+    model: DeftConfig
     train: Any          # deftmer.train.config.TrainConfig (a later stage)
 
     def model_dump(self, **kwargs: Any) -> dict[str, Any]: ...

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from deftmer.data.labels import ClassSet, get_class_set
 from deftmer.errors import CheckpointError
-from deftmer.model.config import ModelConfig
+from deftmer.model.config import DeftConfig
 from deftmer.preprocess.config import PreprocessConfig
 from deftmer.unimer.config import UnimerConfig
 from deftmer.utils.io import atomic_write_json, atomic_write_with
@@ -45,7 +45,7 @@ class SavedConfig(BaseModel):
     seed: int = 0
     preprocess: PreprocessConfig = PreprocessConfig()
     unimer: UnimerConfig = UnimerConfig()
-    model: ModelConfig = ModelConfig()
+    model: DeftConfig = DeftConfig()
     train: SavedSection = SavedSection()
 
 

@@ -1,63 +1,143 @@
-"""Settings of the DEFT model: which experts, which LLM, LoRA, fusion and how the class is decided."""
+"""DEFT's configuration (the ``model`` section of the experiment config): `DeftConfig`.
+
+Every field is documented below (its docstring is its description, shown by
+``DeftConfig.model_json_schema()``). The modelling code that reads it is `deftmer.model.deft`;
+which experts, vision backbone and LLM exist is their registries' business
+(`deftmer.model.registry`), and the config only names them.
+
+Configs written before ``experts`` existed switched experts with ``use_structure``,
+``use_dynamic`` and ``use_motion``; those keys are still read (each switches its expert in
+or out of ``experts``), so old YAML files, ``--set model.use_motion=false`` and old model
+folders keep working. The config is saved with ``experts`` only.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from deftmer.model.registry import EXPERTS
+
+#: DEFT's experts in their canonical order (the default of ``model.experts``)
+DEFAULT_EXPERTS: tuple[str, ...] = ("structure", "dynamic", "motion")
+#: the switches older configs used, and the expert each one switches
+LEGACY_EXPERT_FLAGS: dict[str, str] = {"use_structure": "structure", "use_dynamic": "dynamic", "use_motion": "motion"}
 
 
-class ModelConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DeftConfig(BaseModel):
+    """Settings of the DEFT model: which experts, which LLM, LoRA, fusion and how the class is decided."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     name: str = "deft"
-    llm: str = "smollm2-135m"   # "smollm2-135m", "tiny" (built in code), or a local HF folder
-    vision: str = "efficientnet-lite0"  # or a local HF vision checkpoint folder
-    use_structure: bool = True
-    use_dynamic: bool = True
-    use_motion: bool = True
+    """The registered model a run trains: ``deft``, an ablation (``deft-no-llm``, ...) or a baseline
+    (``mdmo-svm``, ...); ``deftmer models`` lists them."""
+    llm: str = "smollm2-135m"
+    """The LLM: a registered name (``smollm2-135m``: SmolLM2-135M-Instruct; ``tiny``: a 2-layer Llama
+    built in code, for tests) or a local Hugging Face model folder."""
+    vision: str = "efficientnet-lite0"
+    """The frozen vision backbone of the structure and dynamic-texture experts: a registered name
+    (``efficientnet-lite0``) or a local Hugging Face vision checkpoint folder."""
+    experts: list[str] = Field(default_factory=lambda: list(DEFAULT_EXPERTS))
+    """The experts, in the order their tokens reach the LLM: ``structure`` (the onset face),
+    ``dynamic`` (difference and dynamic images; left out for clips without an onset frame) and
+    ``motion`` (flow and strain per AU region, and the flow field)."""
     use_llm: bool = True
+    """Decide with the LLM; off: the experts and their linear head only (``deft-no-llm``)."""
     expert_dim: int = 256
+    """Width of every expert's tokens and summary."""
     lora_rank: int = 8
+    """Rank of the LoRA adapters on the LLM."""
     lora_alpha: int = 16
+    """LoRA scaling numerator (the update is scaled by alpha / rank)."""
     lora_dropout: float = 0.05
+    """Dropout on the LoRA adapters' input."""
     disentangle_weight: float = 0.1
-    # vision backbone: input size and how many pooled tokens per image (1, 4, 9, ...)
+    """Weight of the loss that keeps the experts' summaries uncorrelated (0: off)."""
     image_size: int = 224
+    """Side of the square images the vision backbone reads."""
     vision_tokens: int = 1
+    """Pooled backbone tokens per image (a square number: 1, 4, 9, ...)."""
     dropout: float = 0.1
-    # the motion expert also reads the u/v/strain field at this size (None: region statistics only);
-    # 28 is the size of the public flow packs. Parallel conv branches of these widths read it.
+    """Dropout inside the experts."""
     motion_field_size: int | None = Field(28, ge=8, le=224)
+    """Side of the u/v/strain field the motion expert also reads (28: the public flow packs' size);
+    None: region statistics only."""
     motion_field_channels: tuple[int, ...] = (6, 10, 16)
+    """Widths of the parallel conv branches that read the flow field."""
     motion_field_dropout: float = 0.5
-    # LLM tokens each expert's summary is projected to (motion carries the class: more tokens)
+    """Dropout before the flow field's linear readout."""
     motion_llm_tokens: int = Field(4, ge=1)
-    # what the LLM reads: the experts' projected tokens (DEFT), or the per-region motion
-    # statistics written as text (MELLM's design; the `deft-motion-text` peer)
+    """LLM tokens the motion expert's summary is projected to (every other expert: one)."""
     llm_input: Literal["experts", "motion_text"] = "experts"
-    # weight experts by a cross-subject linear probe on training subjects
+    """What the LLM reads: the experts' projected tokens (DEFT), or the per-region motion statistics
+    written as text (MELLM's design; the ``deft-motion-text`` peer)."""
     expert_gating: bool = True
-    # keep only the first N decoder layers of the LLM (None = all); a CPU speed knob
+    """Weight each expert by a cross-subject linear probe on the training subjects (`model.reliability`)."""
     llm_layers: int | None = None
+    """Keep only the first N decoder layers of the LLM (None: all); a CPU speed knob."""
     lora_targets: list[str] = ["q_proj", "v_proj"]
-    # class decision, all from the LLM unless use_llm is off:
-    #   "llm"     a class head on the LLM's final hidden state at the answer position
-    #   "options" the likelihood of each "Emotion: <class>" answer under the decision instruction
-    #   "hybrid"  both (sum of their log-probabilities)
-    #   "head"    the experts' own linear head (what deft-no-llm uses; kept for analysis)
+    """The LLM's linear layers that get LoRA adapters."""
     decision: Literal["llm", "options", "hybrid", "head"] = "llm"
-    explain_max_tokens: int = 32       # LLM-written Reasoning length for explain=True (0: no reasoning)
-    # explain=True Evidence (see model.evidence): AU-head candidates at or above this probability,
-    # at most this many, each kept only where the clip's own flow supports it
+    """How the class is decided (with ``use_llm``): ``llm`` a class head on the LLM's final hidden
+    state at the answer position; ``options`` the likelihood of each ``Emotion: <class>`` answer
+    under the decision instruction; ``hybrid`` both (sum of their log-probabilities); ``head`` the
+    experts' own linear head (what ``deft-no-llm`` uses; kept for analysis)."""
+    explain_max_tokens: int = 32
+    """Length of the LLM-written Reasoning with ``explain=True`` (0: no reasoning)."""
     evidence_au_threshold: float = 0.5
+    """Evidence with ``explain=True`` (`model.evidence`): the AU head's candidates at or above this
+    probability, each kept only where the clip's own flow supports it."""
     evidence_max_aus: int = 3
-    au_weight: float = 0.5             # auxiliary AU head loss weight
-    lm_weight: float = 1.0             # answer-token language-model loss weight (stage 2)
-    ce_weight: float = 1.0             # class cross-entropy weight on the LLM's class logits (stage 2)
-    # training recipe for real data (macro UF1 is the metric)
-    class_balanced: bool = True        # inverse-frequency class weights in every cross-entropy
-    mirror_augment: bool = True        # mirror the face: u negated, left/right regions swapped
-    # at prediction, average the class probabilities of the clip and of its mirror image
+    """Evidence with ``explain=True``: at most this many AUs."""
+    au_weight: float = 0.5
+    """Weight of the auxiliary AU head loss."""
+    lm_weight: float = 1.0
+    """Weight of the language-model loss on the answer tokens (stage 2)."""
+    ce_weight: float = 1.0
+    """Weight of the class cross-entropy on the LLM's class logits (stage 2)."""
+    class_balanced: bool = True
+    """Inverse-frequency class weights in every cross-entropy (macro UF1 is the metric)."""
+    mirror_augment: bool = True
+    """Train on mirrored faces too: u negated, left/right regions and AUs swapped."""
     mirror_tta: bool = True
-    intensity_jitter: float = 0.2      # log-normal scale of the region flow statistics (0: off)
+    """At prediction, average the class probabilities of the clip and of its mirror image."""
+    intensity_jitter: float = 0.2
+    """Log-normal scale of the random strength given to the region flow statistics in stage 1 (0: off)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_legacy_flags(cls, data: Any) -> Any:
+        """``use_structure``/``use_dynamic``/``use_motion`` (older configs) switch experts in ``experts``."""
+        if not isinstance(data, dict) or not any(k in data for k in LEGACY_EXPERT_FLAGS):
+            return data
+        data = dict(data)
+        experts = list(data.get("experts", DEFAULT_EXPERTS))
+        for key, name in LEGACY_EXPERT_FLAGS.items():
+            if key not in data:
+                continue
+            on = data.pop(key)
+            if not isinstance(on, bool):
+                raise ValueError(f"{key} must be true or false (it switches the {name} expert; "
+                                 f"model.experts lists the experts now)")
+            if not on and name in experts:
+                experts.remove(name)
+            elif on and name not in experts:
+                experts = [e for e in DEFAULT_EXPERTS if e in experts or e == name] + \
+                          [e for e in experts if e not in DEFAULT_EXPERTS]
+        data["experts"] = experts
+        return data
+
+    @field_validator("experts")
+    @classmethod
+    def _known_experts(cls, names: list[str]) -> list[str]:
+        known = list(dict.fromkeys([*DEFAULT_EXPERTS, *EXPERTS.names()]))
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ValueError(f"unknown expert '{unknown[0]}'; known experts: {', '.join(known)}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"an expert is named twice in {names}")
+        if not names:
+            raise ValueError(f"every expert is switched off; name at least one of {', '.join(known)}")
+        return names

@@ -32,7 +32,7 @@ from deftmer.model.backbones import FrozenBackbone
 from deftmer.model.card import MODEL_CARD, read_model_card, save_model_folder, weights_file
 from deftmer.model.deft_training import training_phases
 from deftmer.model.evidence import grounded_evidence
-from deftmer.model.experts import EXPERTS, DynamicTextureExpert, MotionSemanticsExpert, StructureExpert
+from deftmer.model.experts import DynamicTextureExpert, MotionSemanticsExpert, StructureExpert
 from deftmer.model.fusion import ClassHead, ExpertFusion, disentanglement_loss
 from deftmer.model.inputs import REGION_FEATURES, flow_field, mirror_clip, region_motion_features
 from deftmer.model.language import DeftLanguage
@@ -123,18 +123,17 @@ class DeftNet(nn.Module):
 
 def active_experts(cfg_model, clips: list[ClipInputs]) -> list[str]:
     """Experts switched on in the config whose inputs every clip has; says which were dropped."""
-    wanted = [e for e, on in zip(EXPERTS, (cfg_model.use_structure, cfg_model.use_dynamic, cfg_model.use_motion)) if on]
+    wanted = list(cfg_model.experts)
     if "dynamic" in wanted and any(c.prepared.diff is None or c.prepared.dynamic is None for c in clips):
         if wanted == ["dynamic"]:
             raise UserError("no onset frames, so no dynamic-texture input (e.g. a flowpack dataset), and the "
-                            "dynamic-texture expert is the only one switched on; switch on model.use_structure "
-                            "or model.use_motion")
+                            "dynamic-texture expert is the only one switched on; add another expert to "
+                            "model.experts (e.g. model.experts=[structure,dynamic,motion])")
         logger.info("dynamic-texture expert left out: these clips have no onset frame "
                     "(difference/dynamic images missing, e.g. a flowpack dataset)")
         wanted.remove("dynamic")
     if not wanted:
-        raise UserError("every expert is switched off (model.use_structure/use_dynamic/use_motion); "
-                        "switch at least one on")
+        raise UserError("every expert is switched off (model.experts is empty); name at least one")
     return wanted
 
 
@@ -213,7 +212,7 @@ class DeftModel:
             if missing:
                 raise UserError(f"{len(missing)} clips (e.g. {missing[0]}) have no difference/dynamic image but this "
                                 "model was trained with the dynamic-texture expert; prepare them with onset frames "
-                                "or train with model.use_dynamic=false")
+                                "or train without it in model.experts")
             feats["diff"] = self.backbone.features([p.diff for p in preps], "diff")
             feats["dynamic"] = self.backbone.features([p.dynamic for p in preps], "dynamic")
         if "motion" in self.experts:

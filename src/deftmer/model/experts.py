@@ -18,8 +18,6 @@ from deftmer.facs import MODEL_AUS, REGION_NAMES
 from deftmer.model.inputs import REGION_FEATURES
 from deftmer.model.intensity import scale_by_max_region_magnitude
 
-EXPERTS: tuple[str, ...] = ("structure", "dynamic", "motion")
-
 
 class _TokenHead(nn.Module):
     """Trained head over frozen features: Linear -> GELU -> Linear, LayerNorm on the output."""

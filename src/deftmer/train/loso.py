@@ -99,12 +99,27 @@ def load_fold_clips(samples: Sequence[Sample], cache_dir: Path, cfg: RunConfig) 
     return load_clip_inputs(list(samples), cache_dir, cfg.preprocess)
 
 
-def _identity(cfg: RunConfig, model_name: str, dataset: MEDataset, protocol: str) -> dict[str, Any]:
-    """What must not change between the jobs of one run folder (which folds run may)."""
+def _config_identity(cfg: RunConfig) -> dict[str, Any]:
+    """The config as a run folder's identity: all of it but how the folds are shared out."""
     conf = cfg.model_dump(mode="json")
     conf["eval"].pop("folds", None)
     conf["eval"].pop("workers", None)
     conf["train"].pop("data_parallel", None)
+    return conf
+
+
+def _read_as_now(conf: Any, config_type: type) -> Any:
+    """A run card's saved config as this version reads it (keys an older version wrote, such as
+    ``model.use_motion``, mean what they meant), so the same run resumes; unreadable: as saved."""
+    try:
+        return _config_identity(config_type.model_validate(conf))
+    except ValueError:   # pydantic's ValidationError is a ValueError
+        return conf
+
+
+def _identity(cfg: RunConfig, model_name: str, dataset: MEDataset, protocol: str) -> dict[str, Any]:
+    """What must not change between the jobs of one run folder (which folds run may)."""
+    conf = _config_identity(cfg)
     labelled = sorted(f"{s.id}={s.label}" for s in dataset.labelled())
     digest = hashlib.sha256("\n".join(labelled).encode()).hexdigest()[:16]
     return {"model": model_name, "dataset": dataset.name, "protocol": protocol,
@@ -112,11 +127,12 @@ def _identity(cfg: RunConfig, model_name: str, dataset: MEDataset, protocol: str
             "samples_digest": digest, "n_samples": len(labelled), "config": conf}
 
 
-def _check_run_card(run_dir: Path, identity: dict[str, Any]) -> None:
+def _check_run_card(run_dir: Path, identity: dict[str, Any], config_type: type) -> None:
     """Refuse to mix folds of different runs (another model, config or sample list) in one folder."""
     card = run_dir / RUN_CARD
     if card.is_file() and any_fold_done(run_dir):   # a card no finished fold relies on is simply replaced
         old = read_run_card(run_dir)
+        old = {**old, "config": _read_as_now(old["config"], config_type)}
         for key in ("model", "dataset", "protocol", "class_set", "samples_digest", "config"):
             if old.get(key) != identity[key]:
                 what = "set of labelled samples" if key == "samples_digest" else key
@@ -302,7 +318,7 @@ def run_loso(cfg: RunConfig, dataset: MEDataset, cache_dir: Path, run_dir: Path,
     rank, world, barrier = process_share()
     if rank == 0:
         with folder_lock(run_dir, f"the run folder {run_dir}"):
-            _check_run_card(run_dir, identity)
+            _check_run_card(run_dir, identity, type(cfg))
             atomic_write_json(run_dir / RUN_CARD, {**identity, "folds": [f.name for f in all_folds]})
             # the run's config, not this job's: which folds a job ran is not part of it
             save_settings(cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"folds": None})}, deep=True),
