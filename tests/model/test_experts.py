@@ -49,15 +49,17 @@ def test_backbone_features_are_cached_by_content(monkeypatch):
 
 
 def test_expert_shapes_and_au_head():
-    s = StructureExpert(1280, 16)(torch.randn(2, 4, 1280))
-    d = DynamicTextureExpert(1280, 16)(torch.randn(2, 4, 1280), torch.randn(2, 4, 1280))
+    s = StructureExpert(1280, 16)({"face": torch.randn(2, 4, 1280)}).tokens
+    d = DynamicTextureExpert(1280, 16)({"diff": torch.randn(2, 4, 1280), "dynamic": torch.randn(2, 4, 1280)}).tokens
     motion = MotionSemanticsExpert(16, field_size=28)
-    tokens, summary, au = motion(torch.randn(2, len(REGION_NAMES), len(REGION_FEATURES)), torch.randn(2, 3, 28, 28))
+    out = motion({"motion": torch.randn(2, len(REGION_NAMES), len(REGION_FEATURES)), "field": torch.randn(2, 3, 28, 28)})
+    tokens, summary, au = out.tokens, out.summary, out.au_logits
     assert s.shape == (2, 4, 16) and d.shape == (2, 8, 16)
     assert tokens.shape == (2, len(REGION_NAMES) + 25, 16)          # region tokens + a 5x5 grid of field tokens
     assert summary.shape == (2, 16) and au.shape == (2, len(MODEL_AUS))
     regions_only = MotionSemanticsExpert(16, field_size=None)
-    tokens, summary, _ = regions_only(torch.randn(2, len(REGION_NAMES), len(REGION_FEATURES)))
+    out = regions_only({"motion": torch.randn(2, len(REGION_NAMES), len(REGION_FEATURES))})
+    tokens, summary = out.tokens, out.summary
     assert tokens.shape == (2, len(REGION_NAMES), 16) and summary.shape == (2, 16)
 
 

@@ -3,8 +3,8 @@
 The trainer is generic (Accelerate, checkpoints, resume, progress); this module says what DEFT
 trains in each phase, on which parameters, with which losses:
 
-  0. preparation — the clips' stacked inputs (and their mirror images), the motion expert's
-     standardisation, and the expert weights from a cross-subject probe on the training
+  0. preparation — the clips' stacked inputs (and their mirror images), the experts' input
+     statistics (the motion expert's standardisation), and the expert weights from a cross-subject probe on the training
      subjects (``model.expert_gating``, see `deftmer.model.reliability`).
   1. ``stage1`` experts — the three experts with their own linear class head, the AU head and
      the disentanglement loss; ``stage1_epochs`` over the clips but at least
@@ -40,7 +40,8 @@ from deftmer.unimer.builder import full_answers
 from deftmer.utils.console import logger
 
 if TYPE_CHECKING:
-    from deftmer.model.deft import ClipTensors, DeftModel
+    from deftmer.model.deft import DeftModel
+    from deftmer.model.deft_inputs import ClipTensors
 
 
 def training_phases(model: DeftModel, train: list[ClipInputs], dev) -> tuple[list[TrainingPhase], dict]:
@@ -89,14 +90,11 @@ def _flips(n: int, gen: torch.Generator, on: bool) -> torch.Tensor | None:
 
 
 def _prepare(model: DeftModel, train: list[ClipInputs], dev) -> tuple[_Views, dict]:
-    """Stacked inputs (and mirrored inputs), motion standardisation and the expert gates."""
+    """Stacked inputs (and mirrored inputs), the experts' input statistics and the expert gates."""
     net = model.net
     plain = model.tensors(train)
     mirrored = model.tensors([mirror_clip(c) for c in train]) if model.cfg.model.mirror_augment else None
-    if "motion" in plain.feats:
-        both = plain.feats["motion"] if mirrored is None else torch.cat([plain.feats["motion"],
-                                                                       mirrored.feats["motion"]])
-        net.expert_modules["motion"].set_normalisation(both)
+    net.fit_statistics([plain.feats] + ([] if mirrored is None else [mirrored.feats]))
     gate_stats: dict = {}
     if model.cfg.model.expert_gating and len(model.experts) > 1:
         rel = expert_reliability(plain.feats, model.experts, plain.labels, [c.sample.subject for c in train])

@@ -1,6 +1,6 @@
 """Grounded Evidence for DEFT's explanations: which AUs the answer may name, and in what words.
 
-What is grounded by design and what the LLM writes (``DeftModel.generate``):
+What is grounded by design and what the LLM writes (`deftmer.model.deft_explain`):
 
 * **Emotion** — the class the model decided (classification head and/or option scoring).
 * **Evidence** — NOT free text. Candidate AUs come from the motion expert's auxiliary AU head

@@ -1,22 +1,95 @@
-"""The three DEFT experts.
+"""DEFT's experts, registered by name (`deftmer.model.registry.EXPERTS`) behind one interface.
 
-* StructureExpert — static structure/appearance of the onset face (apex when no onset).
-* DynamicTextureExpert — appearance change: the apex-onset difference and the dynamic image.
-* MotionSemanticsExpert — optical flow (u, v) and strain pooled in each AU region
-  (``facs.REGIONS``), one token per region plus a learned region embedding, and an auxiliary
-  multi-label AU head over ``facs.MODEL_AUS`` so the region tokens carry AU meaning.
+* ``structure`` — StructureExpert: static structure/appearance of the onset face (apex when no onset).
+* ``dynamic`` — DynamicTextureExpert: appearance change, the apex-onset difference and the dynamic image.
+* ``motion`` — MotionSemanticsExpert: optical flow (u, v) and strain pooled in each AU region
+  (``facs.REGIONS``), one token per region plus a learned region embedding, the flow field
+  itself, and an auxiliary multi-label AU head over ``facs.MODEL_AUS`` so the region tokens
+  carry AU meaning.
 
-The structure and dynamic-texture experts read a frozen vision backbone (`deftmer.model.backbones`).
+Every expert is an `Expert`: ``build_inputs(prepared clips) -> {name: tensor}`` makes what it
+reads (the structure and dynamic-texture experts read a frozen vision backbone,
+`deftmer.model.backbones`), and ``forward(inputs) -> ExpertOutput`` turns a batch of them into
+tokens, a summary and, for an expert with an AU head, auxiliary AU logits. `DeftNet` builds the
+experts ``model.experts`` names from the registry; a new expert is one registered subclass.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
 import torch
 from torch import nn
 
+from deftmer.errors import UserError
 from deftmer.facs import MODEL_AUS, REGION_NAMES
-from deftmer.model.inputs import REGION_FEATURES
-from deftmer.model.intensity import scale_by_max_region_magnitude
+from deftmer.model.backbones import FrozenBackbone
+from deftmer.model.config import DeftConfig
+from deftmer.model.inputs import REGION_FEATURES, flow_field, region_motion_features
+from deftmer.model.intensity import MOTION_COLUMNS, scale_by_max_region_magnitude
+from deftmer.model.registry import EXPERTS
+from deftmer.preprocess.records import PreparedSample
+
+_STRAIN_COL = REGION_FEATURES.index("mean_strain")
+
+
+@dataclass
+class ExpertOutput:
+    """What an expert makes of a batch."""
+
+    tokens: torch.Tensor                     # (B, T, dim)
+    summary: torch.Tensor                    # (B, dim): what the class head and the LLM projector read
+    au_logits: torch.Tensor | None = None    # (B, n_aus) over MODEL_AUS, for an expert with an AU head
+
+
+class Expert(nn.Module):
+    """The interface of a DEFT expert (see module docstring); subclasses register with ``@EXPERTS.register``."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]                     # how messages name it, e.g. "dynamic-texture"
+    reads_backbone: ClassVar[bool] = False   # True: its inputs are vision backbone features
+
+    @classmethod
+    def from_config(cls, cfg: DeftConfig, backbone: FrozenBackbone) -> Expert:
+        """The expert as ``cfg`` sets it up, reading ``backbone`` when it reads images."""
+        raise NotImplementedError
+
+    @classmethod
+    def llm_tokens(cls, cfg: DeftConfig) -> int:
+        """How many LLM tokens the expert's summary is projected to."""
+        return 1
+
+    @classmethod
+    def missing_input(cls, prepared: PreparedSample) -> str | None:
+        """Why this clip cannot feed the expert (e.g. "no onset frames"), or None when it can."""
+        return None
+
+    @staticmethod
+    def probe_input(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The expert's raw input as (N, D), for the cross-subject probe (`deftmer.model.reliability`)."""
+        raise NotImplementedError
+
+    def build_inputs(self, preps: list[PreparedSample]) -> dict[str, torch.Tensor]:
+        """The stacked inputs of these clips, by name (names are unique across experts)."""
+        raise NotImplementedError
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> ExpertOutput:
+        """A batch of the inputs `build_inputs` makes -> tokens, summary, AU logits (or None)."""
+        raise NotImplementedError
+
+    def fit_statistics(self, views: list[dict[str, torch.Tensor]]) -> None:
+        """Fit input statistics on the training clips' inputs (each view: the clips or their mirror)."""
+
+    def augment(self, inputs: dict[str, torch.Tensor], gen: torch.Generator, cfg: DeftConfig) -> dict[str, torch.Tensor]:
+        """A training batch's inputs as a physically valid variant (default: unchanged)."""
+        return inputs
+
+
+def expert_class(name: str) -> type[Expert]:
+    """The expert class registered as ``name`` (one `ConfigError` naming the registered ones)."""
+    return EXPERTS.get(name)
 
 
 class _TokenHead(nn.Module):
@@ -31,35 +104,81 @@ class _TokenHead(nn.Module):
         return self.norm(self.net(x))
 
 
-class StructureExpert(nn.Module):
+def _backbone(expert: Expert) -> FrozenBackbone:
+    if expert.backbone is None:
+        raise ValueError(f"the {expert.title} expert was built without a vision backbone; use from_config")
+    return expert.backbone
+
+
+@EXPERTS.register("structure", "the onset face (apex when no onset) through the frozen vision backbone")
+class StructureExpert(Expert):
     """Static face structure: backbone tokens of the onset (or apex) face -> (B, T, dim)."""
 
-    def __init__(self, feat_dim: int, dim: int, dropout: float = 0.1) -> None:
+    name, title, reads_backbone = "structure", "structure", True
+
+    def __init__(self, feat_dim: int, dim: int, dropout: float = 0.1, backbone: FrozenBackbone | None = None) -> None:
         super().__init__()
         self.head = _TokenHead(feat_dim, dim, dropout)
+        self.backbone = backbone
 
-    def forward(self, face_feats: torch.Tensor) -> torch.Tensor:
-        return self.head(face_feats)
+    @classmethod
+    def from_config(cls, cfg: DeftConfig, backbone: FrozenBackbone) -> StructureExpert:
+        return cls(backbone.feature_dim(), cfg.expert_dim, cfg.dropout, backbone)
 
-    def pool(self, tokens: torch.Tensor) -> torch.Tensor:
-        return tokens.mean(1)
+    @staticmethod
+    def probe_input(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return inputs["face"].mean(1)
+
+    def build_inputs(self, preps: list[PreparedSample]) -> dict[str, torch.Tensor]:
+        faces = [p.onset_face if p.onset_face is not None else p.apex_face for p in preps]
+        return {"face": _backbone(self).features(faces, "face")}
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> ExpertOutput:
+        tokens = self.head(inputs["face"])
+        return ExpertOutput(tokens, tokens.mean(1))
 
 
-class DynamicTextureExpert(nn.Module):
+@EXPERTS.register("dynamic", "the apex-onset difference and the dynamic image through the frozen vision backbone")
+class DynamicTextureExpert(Expert):
     """Appearance change: tokens of the difference image and of the dynamic image -> (B, 2T, dim)."""
 
-    def __init__(self, feat_dim: int, dim: int, dropout: float = 0.1) -> None:
+    name, title, reads_backbone = "dynamic", "dynamic-texture", True
+
+    def __init__(self, feat_dim: int, dim: int, dropout: float = 0.1, backbone: FrozenBackbone | None = None) -> None:
         super().__init__()
         self.head = _TokenHead(feat_dim, dim, dropout)
         self.source_embed = nn.Parameter(torch.zeros(2, dim))  # which image a token came from
+        self.backbone = backbone
 
-    def forward(self, diff_feats: torch.Tensor, dyn_feats: torch.Tensor) -> torch.Tensor:
-        d = self.head(diff_feats) + self.source_embed[0]
-        y = self.head(dyn_feats) + self.source_embed[1]
-        return torch.cat([d, y], dim=1)
+    @classmethod
+    def from_config(cls, cfg: DeftConfig, backbone: FrozenBackbone) -> DynamicTextureExpert:
+        return cls(backbone.feature_dim(), cfg.expert_dim, cfg.dropout, backbone)
 
-    def pool(self, tokens: torch.Tensor) -> torch.Tensor:
-        return tokens.mean(1)
+    @classmethod
+    def missing_input(cls, prepared: PreparedSample) -> str | None:
+        if prepared.diff is None or prepared.dynamic is None:
+            return "no onset frames (no difference/dynamic image, e.g. a flowpack dataset)"
+        return None
+
+    @staticmethod
+    def probe_input(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.cat([inputs["diff"].mean(1), inputs["dynamic"].mean(1)], -1)
+
+    def build_inputs(self, preps: list[PreparedSample]) -> dict[str, torch.Tensor]:
+        missing = [p.sample_id for p in preps if self.missing_input(p)]
+        if missing:
+            raise UserError(f"{len(missing)} clips (e.g. {missing[0]}) have no difference/dynamic image but this "
+                            "model was trained with the dynamic-texture expert; prepare them with onset frames "
+                            "or train without it in model.experts")
+        backbone = _backbone(self)
+        return {"diff": backbone.features([p.diff for p in preps], "diff"),
+                "dynamic": backbone.features([p.dynamic for p in preps], "dynamic")}
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> ExpertOutput:
+        d = self.head(inputs["diff"]) + self.source_embed[0]
+        y = self.head(inputs["dynamic"]) + self.source_embed[1]
+        tokens = torch.cat([d, y], dim=1)
+        return ExpertOutput(tokens, tokens.mean(1))
 
 
 class FlowFieldEncoder(nn.Module):
@@ -93,14 +212,18 @@ class FlowFieldEncoder(nn.Module):
         return self.token(cells) + self.position, self.readout(maps.flatten(1))
 
 
-class MotionSemanticsExpert(nn.Module):
+@EXPERTS.register("motion", "flow and strain per AU region and the flow field, with an auxiliary AU head")
+class MotionSemanticsExpert(Expert):
     """Flow read region by region and as a field: region tokens, field tokens, an AU head.
 
     Region features are standardised with statistics of the training clips (buffers, saved
-    with the weights), since flow magnitudes differ by orders of magnitude between datasets,
-    and also given relative to the clip's strongest region (`scale_by_max_region_magnitude`). With
-    ``field_size`` set, the u/v/strain field is read by a `FlowFieldEncoder` beside them.
+    with the weights; `fit_statistics`), since flow magnitudes differ by orders of magnitude
+    between datasets, and also given relative to the clip's strongest region
+    (`scale_by_max_region_magnitude`). With ``field_size`` set, the u/v/strain field is read
+    by a `FlowFieldEncoder` beside them.
     """
+
+    name, title = "motion", "motion-semantics"
 
     def __init__(self, dim: int, n_regions: int = len(REGION_NAMES), n_feats: int = len(REGION_FEATURES),
                  n_aus: int = len(MODEL_AUS), dropout: float = 0.1, field_size: int | None = 28,
@@ -120,16 +243,58 @@ class MotionSemanticsExpert(nn.Module):
         self.summary_norm = nn.LayerNorm(dim)
         self.au_head = nn.Linear(dim, n_aus)
         self.n_regions = n_regions
+        self.field_size = field_size
         nn.init.normal_(self.region_embed.weight, std=0.5)
+
+    @classmethod
+    def from_config(cls, cfg: DeftConfig, backbone: FrozenBackbone) -> MotionSemanticsExpert:
+        return cls(cfg.expert_dim, dropout=cfg.dropout, field_size=cfg.motion_field_size,
+                   field_channels=tuple(cfg.motion_field_channels), field_dropout=cfg.motion_field_dropout)
+
+    @classmethod
+    def llm_tokens(cls, cfg: DeftConfig) -> int:
+        return cfg.motion_llm_tokens  # motion carries the class: more tokens
+
+    @staticmethod
+    def probe_input(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        m = inputs["motion"]
+        return torch.cat([m, scale_by_max_region_magnitude(m)], -1).flatten(1)
+
+    def build_inputs(self, preps: list[PreparedSample]) -> dict[str, torch.Tensor]:
+        """``motion``: region statistics (N, R, F); ``field``: the flow field (N, 3, S, S) when read."""
+        out = {"motion": torch.from_numpy(np.stack([region_motion_features(p.flow, p.strain, p.roi_masks)
+                                                    for p in preps]))}
+        if out["motion"].shape[1:] != (self.n_regions, len(REGION_FEATURES)):
+            raise UserError(f"prepared clips have {out['motion'].shape[1]} ROI masks, the model expects "
+                            f"{self.n_regions} (facs.REGIONS); re-run `deftmer prepare`")
+        if self.field_size:
+            out["field"] = torch.from_numpy(np.stack([flow_field(p, self.field_size) for p in preps]))
+        return out
 
     def set_normalisation(self, feats: torch.Tensor) -> None:
         """Fit the standardisation on training features (N, R, F)."""
         self.feat_mean.copy_(feats.mean(0))
         self.feat_std.copy_(feats.std(0).clamp_min(1e-4))
 
-    def forward(self, region_feats: torch.Tensor, field: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(B, R, F) [+ (B, 3, S, S)] -> tokens (B, R [+ grid], dim), summary (B, dim), AU logits."""
+    def fit_statistics(self, views: list[dict[str, torch.Tensor]]) -> None:
+        self.set_normalisation(torch.cat([v["motion"] for v in views]))
+
+    def augment(self, inputs: dict[str, torch.Tensor], gen: torch.Generator, cfg: DeftConfig) -> dict[str, torch.Tensor]:
+        """The same motion a bit stronger or weaker (``model.intensity_jitter``): flow columns and
+        strain each scaled by a log-normal factor per clip, like a mirror image a valid variant."""
+        sigma = cfg.intensity_jitter
+        if sigma <= 0:
+            return inputs
+        x = inputs["motion"]
+        scale = torch.exp(torch.randn(x.shape[0], 2, generator=gen) * sigma).to(x.device)
+        x = x.clone()
+        x[..., MOTION_COLUMNS] = x[..., MOTION_COLUMNS] * scale[:, :1, None]
+        x[..., _STRAIN_COL] = x[..., _STRAIN_COL] * scale[:, 1:]
+        return {**inputs, "motion": x}
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> ExpertOutput:
+        """``motion`` (B, R, F) [+ ``field`` (B, 3, S, S)] -> tokens (B, R [+ grid], dim), summary, AU logits."""
+        region_feats, field = inputs["motion"], inputs.get("field")
         x = torch.cat([(region_feats - self.feat_mean) / self.feat_std, scale_by_max_region_magnitude(region_feats)], -1)
         ids = torch.arange(x.shape[1], device=x.device)
         tokens = self.norm(self.mix(self.encode(x) + self.region_embed(ids)))
@@ -141,4 +306,4 @@ class MotionSemanticsExpert(nn.Module):
             tokens = torch.cat([tokens, field_tokens], 1)
             summary = summary + field_summary
         summary = self.summary_norm(summary)
-        return tokens, summary, self.au_head(summary)
+        return ExpertOutput(tokens, summary, self.au_head(summary))

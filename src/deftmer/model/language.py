@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from deftmer.model.llm import LoadedLLM
+from deftmer.model.config import DeftConfig
+from deftmer.model.llm import LoadedLLM, add_lora, load_llm
 from deftmer.model.prompt import PromptBuilder, emotion_instruction, forward_with_shared_head, option_text
 
 
@@ -31,13 +32,24 @@ class LLMPass:
 class DeftLanguage:
     """The LLM (with LoRA), its prompts and the decision instruction for a class set."""
 
-    def __init__(self, llm: LoadedLLM, classes: tuple[str, ...], precision: str = "bf16") -> None:
+    def __init__(self, llm: LoadedLLM, classes: tuple[str, ...], precision: str = "bf16",
+                 embed_scale: float = 1.0) -> None:
         self.llm = llm
         self.prompts = PromptBuilder(llm.tokenizer)
         self.classes = classes
         self.instruction = emotion_instruction(classes)
         self.head_ids = self.prompts.head_ids(self.instruction)
         self.precision = precision
+        self.hidden_size = llm.hidden_size
+        self.embed_scale = embed_scale    # median norm of the base LLM's word embeddings
+
+    @classmethod
+    def from_config(cls, cfg: DeftConfig, classes: tuple[str, ...], seed: int, precision: str) -> DeftLanguage:
+        """The LLM ``cfg.llm`` names (`deftmer.model.llm.load_llm`) with fresh LoRA adapters."""
+        llm = load_llm(cfg.llm, seed=seed, num_layers=cfg.llm_layers)
+        scale = float(llm.model.get_input_embeddings().weight.norm(dim=-1).median())
+        llm.model = add_lora(llm.model, cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout, list(cfg.lora_targets)).eval()
+        return cls(llm, classes, precision, scale)
 
     @property
     def base(self):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from deftmer.model.intensity import scale_by_max_region_magnitude
+from deftmer.model.experts import expert_class
 
 
 @dataclass
@@ -30,16 +30,8 @@ class ExpertReliability:
 
 
 def expert_inputs(feats: dict[str, torch.Tensor], expert: str) -> np.ndarray:
-    """The raw (frozen / pooled) input of one expert as a flat (N, D) array."""
-
-    if expert == "structure":
-        x = feats["face"].mean(1)
-    elif expert == "dynamic":
-        x = torch.cat([feats["diff"].mean(1), feats["dynamic"].mean(1)], -1)
-    else:
-        m = feats["motion"]
-        x = torch.cat([m, scale_by_max_region_magnitude(m)], -1).flatten(1)
-    return x.detach().cpu().double().numpy()
+    """The raw (frozen / pooled) input of one expert as a flat (N, D) array (`Expert.probe_input`)."""
+    return expert_class(expert).probe_input(feats).detach().cpu().double().numpy()
 
 
 def expert_reliability(feats: dict[str, torch.Tensor], experts: list[str], labels: torch.Tensor,

@@ -1,0 +1,53 @@
+"""DEFT's training losses: the experts' (stage 1) and the LLM's hybrid objective (stage 2)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from deftmer.model.config import DeftConfig
+from deftmer.model.deft_inputs import ClipTensors
+from deftmer.model.deft_net import DeftNet, NetOutput
+from deftmer.model.fusion import disentanglement_loss
+from deftmer.model.language import DeftLanguage
+
+
+def class_weights(labels: torch.Tensor, n_classes: int, balanced: bool) -> torch.Tensor | None:
+    """Inverse-frequency class weights (mean 1 over the training clips), or None when off.
+
+    Macro UF1 counts every class alike, so a rare class must cost as much as a common one.
+    Classes absent from training get weight 0 (nothing to learn from them).
+    """
+    if not balanced:
+        return None
+    known = labels[labels >= 0]
+    counts = torch.bincount(known, minlength=n_classes).float()
+    w = torch.where(counts > 0, len(known) / (n_classes * counts.clamp_min(1)), torch.zeros_like(counts))
+    return w.to(labels.device)
+
+
+def expert_losses(cfg: DeftConfig, out: NetOutput, batch: ClipTensors, weights: torch.Tensor | None = None
+                  ) -> dict[str, torch.Tensor]:
+    """Class CE of the experts' head, auxiliary AU BCE (AU-annotated clips only), disentanglement."""
+    known = batch.labels >= 0
+    losses = {"ce": F.cross_entropy(out.class_logits[known], batch.labels[known], weight=weights)
+              if known.any() else out.class_logits.sum() * 0}
+    if out.au_logits is not None and batch.au_mask.sum() > 0:
+        bce = F.binary_cross_entropy_with_logits(out.au_logits, batch.au_targets, reduction="none").mean(1)
+        losses["au"] = cfg.au_weight * (bce * batch.au_mask).sum() / batch.au_mask.sum()
+    if len(out.pooled) > 1 and cfg.disentangle_weight > 0:
+        losses["disentangle"] = cfg.disentangle_weight * disentanglement_loss(out.pooled)
+    return losses
+
+
+def llm_losses(cfg: DeftConfig, net: DeftNet, language: DeftLanguage, embeds, batch: ClipTensors,
+               answers: list[list[int]] | None, weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Stage 2's hybrid objective on the LLM inputs ``embeds``: class CE on the LLM's class logits
+    + the LM loss on the complete answers (``answers=None``: the class CE alone)."""
+    run = language.run(embeds, answers)
+    logits = net.decision_head(run.answer_state)
+    known = batch.labels >= 0
+    losses = {} if run.lm_loss is None else {"lm": cfg.lm_weight * run.lm_loss}
+    if known.any():
+        losses["llm_ce"] = cfg.ce_weight * F.cross_entropy(logits[known], batch.labels[known], weight=weights)
+    return losses
