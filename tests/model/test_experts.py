@@ -1,6 +1,8 @@
 import numpy as np
+import pytest
 import torch
 
+from deftmer.errors import UserError
 from deftmer.facs import MODEL_AUS, REGION_NAMES
 from deftmer.model.backbones import FrozenBackbone, image_to_unit
 from deftmer.model.experts import DynamicTextureExpert, FlowFieldEncoder, MotionSemanticsExpert, StructureExpert
@@ -61,6 +63,19 @@ def test_expert_shapes_and_au_head():
     out = regions_only({"motion": torch.randn(2, len(REGION_NAMES), len(REGION_FEATURES))})
     tokens, summary = out.tokens, out.summary
     assert tokens.shape == (2, len(REGION_NAMES), 16) and summary.shape == (2, 16)
+
+
+def test_field_only_summary_reads_no_region_statistics():
+    torch.manual_seed(0)
+    field_only = MotionSemanticsExpert(16, field_size=28, field_only_summary=True).eval()
+    assert not any(name.startswith(("encode", "mix", "readout", "region_embed")) for name, _ in field_only.named_parameters())
+    field = torch.randn(2, 3, 28, 28)
+    a = field_only({"motion": torch.randn(2, len(REGION_NAMES), len(REGION_FEATURES)), "field": field})
+    b = field_only({"motion": torch.randn(2, len(REGION_NAMES), len(REGION_FEATURES)), "field": field})
+    assert a.tokens.shape == (2, 25, 16) and a.au_logits.shape == (2, len(MODEL_AUS))
+    assert torch.equal(a.summary, b.summary)                          # the region statistics do not matter
+    with pytest.raises(UserError, match="motion_field_size"):
+        MotionSemanticsExpert(16, field_size=None, field_only_summary=True)
 
 
 def test_field_encoder_keeps_where_the_face_moved():

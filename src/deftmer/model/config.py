@@ -68,6 +68,10 @@ class DeftConfig(BaseModel):
     """Widths of the parallel conv branches that read the flow field."""
     motion_field_dropout: float = 0.5
     """Dropout before the flow field's linear readout."""
+    motion_field_only_summary: bool = False
+    """True: the motion expert's summary (what its class head, AU head and the LLM projector read)
+    comes from the flow field alone; the AU-region tokens are then not computed. Needs
+    ``motion_field_size``."""
     motion_llm_tokens: int = Field(4, ge=1)
     """LLM tokens the motion expert's summary is projected to (every other expert: one)."""
     llm_input: Literal["experts", "motion_text"] = "experts"

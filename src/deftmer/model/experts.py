@@ -227,10 +227,26 @@ class MotionSemanticsExpert(Expert):
 
     def __init__(self, dim: int, n_regions: int = len(REGION_NAMES), n_feats: int = len(REGION_FEATURES),
                  n_aus: int = len(MODEL_AUS), dropout: float = 0.1, field_size: int | None = 28,
-                 field_channels: tuple[int, ...] = (6, 10, 16), field_dropout: float = 0.5) -> None:
+                 field_channels: tuple[int, ...] = (6, 10, 16), field_dropout: float = 0.5,
+                 field_only_summary: bool = False) -> None:
         super().__init__()
+        if field_only_summary and not field_size:
+            raise UserError("model.motion_field_only_summary needs model.motion_field_size (the field it reads)")
+        self.reads_regions = not field_only_summary
         self.register_buffer("feat_mean", torch.zeros(n_regions, n_feats))
         self.register_buffer("feat_std", torch.ones(n_regions, n_feats))
+        if self.reads_regions:
+            self._build_region_reader(dim, n_regions, n_feats, dropout)
+        self.field = FlowFieldEncoder(dim, field_size, field_channels, field_dropout) if field_size else None
+        self.summary_norm = nn.LayerNorm(dim)
+        self.au_head = nn.Linear(dim, n_aus)
+        self.n_regions = n_regions
+        self.field_size = field_size
+        if self.reads_regions:
+            nn.init.normal_(self.region_embed.weight, std=0.5)
+
+    def _build_region_reader(self, dim: int, n_regions: int, n_feats: int, dropout: float) -> None:
+        """One token per AU region (+ a learned region embedding), mixed by a transformer layer."""
         self.encode = nn.Sequential(nn.Linear(2 * n_feats, dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(dim, dim))
         self.region_embed = nn.Embedding(n_regions, dim)
         self.mix = nn.TransformerEncoderLayer(dim, nhead=4, dim_feedforward=dim * 2, dropout=dropout,
@@ -239,17 +255,12 @@ class MotionSemanticsExpert(Expert):
         # WHERE the face moved is the message: the readout keeps region identity (a mean over
         # regions could not tell raised brows from raised lip corners).
         self.readout = nn.Sequential(nn.Linear(n_regions * dim, dim), nn.GELU())
-        self.field = FlowFieldEncoder(dim, field_size, field_channels, field_dropout) if field_size else None
-        self.summary_norm = nn.LayerNorm(dim)
-        self.au_head = nn.Linear(dim, n_aus)
-        self.n_regions = n_regions
-        self.field_size = field_size
-        nn.init.normal_(self.region_embed.weight, std=0.5)
 
     @classmethod
     def from_config(cls, cfg: DeftConfig, backbone: FrozenBackbone) -> MotionSemanticsExpert:
         return cls(cfg.expert_dim, dropout=cfg.dropout, field_size=cfg.motion_field_size,
-                   field_channels=tuple(cfg.motion_field_channels), field_dropout=cfg.motion_field_dropout)
+                   field_channels=tuple(cfg.motion_field_channels), field_dropout=cfg.motion_field_dropout,
+                   field_only_summary=cfg.motion_field_only_summary)
 
     @classmethod
     def llm_tokens(cls, cfg: DeftConfig) -> int:
@@ -295,15 +306,18 @@ class MotionSemanticsExpert(Expert):
     def forward(self, inputs: dict[str, torch.Tensor]) -> ExpertOutput:
         """``motion`` (B, R, F) [+ ``field`` (B, 3, S, S)] -> tokens (B, R [+ grid], dim), summary, AU logits."""
         region_feats, field = inputs["motion"], inputs.get("field")
-        x = torch.cat([(region_feats - self.feat_mean) / self.feat_std, scale_by_max_region_magnitude(region_feats)], -1)
-        ids = torch.arange(x.shape[1], device=x.device)
-        tokens = self.norm(self.mix(self.encode(x) + self.region_embed(ids)))
-        summary = self.readout(tokens.flatten(1))
+        tokens = summary = None
+        if self.reads_regions:
+            x = torch.cat([(region_feats - self.feat_mean) / self.feat_std,
+                           scale_by_max_region_magnitude(region_feats)], -1)
+            ids = torch.arange(x.shape[1], device=x.device)
+            tokens = self.norm(self.mix(self.encode(x) + self.region_embed(ids)))
+            summary = self.readout(tokens.flatten(1))
         if self.field is not None:
             if field is None:
                 raise ValueError("this motion expert reads the flow field; pass it")
             field_tokens, field_summary = self.field(field)
-            tokens = torch.cat([tokens, field_tokens], 1)
-            summary = summary + field_summary
+            tokens = field_tokens if tokens is None else torch.cat([tokens, field_tokens], 1)
+            summary = field_summary if summary is None else summary + field_summary
         summary = self.summary_norm(summary)
         return ExpertOutput(tokens, summary, self.au_head(summary))
