@@ -220,8 +220,7 @@ def _stage2_optimiser(model: DeftModel, tc) -> torch.optim.Optimizer:
 def _stage2(model: DeftModel, views: _Views, answers: tuple[list, list | None], texts, weights,
             ctx: TrainingContext) -> tuple[int, dict]:
     """Epochs of the hybrid objective, then of the decision alone (see module docstring)."""
-    cfg, tc, net = model.cfg, model.cfg.train, model.net
-    start, opt_state = ctx.start_step, ctx.optimizer_state
+    tc, net, opt_state = model.cfg.train, model.net, ctx.optimizer_state
     n = views.plain.labels.shape[0]
     plan = _Stage2Plan(n, min(tc.llm_batch_size, n), tc.stage2_epochs, tc.stage2_decision_epochs)
     lengths = [len(a) for a in answers[0] + (answers[1] or [])]
@@ -232,8 +231,19 @@ def _stage2(model: DeftModel, views: _Views, answers: tuple[list, list | None], 
     if opt_state is not None:
         opt.load_state_dict(opt_state)
     model.llm.model.train()
+    with model.language.frozen_weights_cast_once():
+        done = _stage2_steps(model, views, answers, texts, weights, ctx, plan, opt)
+    net.eval()
+    model.llm.model.eval()
+    return done, stats
+
+
+def _stage2_steps(model: DeftModel, views: _Views, answers: tuple[list, list | None], texts, weights,
+                  ctx: TrainingContext, plan: _Stage2Plan, opt: torch.optim.Optimizer) -> int:
+    """Stage 2's optimiser steps from ``ctx.start_step`` on; returns the number of rows trained."""
+    cfg, tc, net = model.cfg, model.cfg.train, model.net
     done = 0
-    for step in range(start, plan.steps):
+    for step in range(ctx.start_step, plan.steps):
         idx, flips, with_answers = plan.batch(step, cfg.seed, [len(a) for a in answers[0]], views.mirrored is not None)
         idx = ctx.shard(idx)
         flip = None if flips is None else flips[idx]
@@ -256,6 +266,4 @@ def _stage2(model: DeftModel, views: _Views, answers: tuple[list, list | None], 
         if (step + 1) % tc.checkpoint_every == 0 and step + 1 < plan.steps:
             ctx.checkpoint(step + 1, opt)
         ctx.report("stage 2: LLM", step + 1, plan.steps)
-    net.eval()
-    model.llm.model.eval()
-    return done, stats
+    return done

@@ -11,10 +11,12 @@ needs no answer at all for the class, so it costs a few tokens per clip.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from deftmer.model.config import DeftConfig
 from deftmer.model.llm import LoadedLLM, add_lora, load_llm
@@ -60,6 +62,28 @@ class DeftLanguage:
         if self.precision != "bf16":
             return contextlib.nullcontext()
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+    @contextlib.contextmanager
+    def frozen_weights_cast_once(self) -> Iterator[None]:
+        """Hold the frozen decoder projections in bf16 while training (with ``precision="bf16"``).
+
+        Under bf16 autocast every matrix product casts its float32 weight to bf16 on every call,
+        forward and backward, step after step; the frozen weights never change, so casting them
+        once gives the same products bit for bit and saves the casts (~10% of a stage-2 step on
+        CPU). The float32 weights are put back on exit: generation runs in float32.
+        """
+        if self.precision != "bf16":
+            yield
+            return
+        saved = [(m, m.weight) for m in self.base.model.layers.modules()
+                 if isinstance(m, nn.Linear) and not m.weight.requires_grad and m.weight.dtype == torch.float32]
+        for m, w in saved:
+            m.weight = nn.Parameter(w.detach().to(torch.bfloat16), requires_grad=False)
+        try:
+            yield
+        finally:
+            for m, w in saved:
+                m.weight = w
 
     def run(self, expert_embeds: torch.Tensor | list[torch.Tensor], answers: list[list[int]] | None = None) -> LLMPass:
         """One pass of ``head | experts | tail [| answer]`` rows; see the module docstring."""
