@@ -51,7 +51,7 @@ def test_every_registered_expert_builds_its_inputs_and_forwards_through_one_inte
 class MeanFlowExpert(Expert):
     """A toy expert: the clip's mean flow vector."""
 
-    name, title = "mean-flow", "mean-flow"
+    title = "mean-flow"
 
     def __init__(self, dim: int) -> None:
         super().__init__()

@@ -47,7 +47,6 @@ class ExpertOutput:
 class Expert(nn.Module):
     """The interface of a DEFT expert (see module docstring); subclasses register with ``@EXPERTS.register``."""
 
-    name: ClassVar[str]
     title: ClassVar[str]                     # how messages name it, e.g. "dynamic-texture"
     reads_backbone: ClassVar[bool] = False   # True: its inputs are vision backbone features
 
@@ -104,17 +103,10 @@ class _TokenHead(nn.Module):
         return self.norm(self.net(x))
 
 
-def _backbone(expert: Expert) -> FrozenBackbone:
-    if expert.backbone is None:
-        raise ValueError(f"the {expert.title} expert was built without a vision backbone; use from_config")
-    return expert.backbone
+class _BackboneExpert(Expert):
+    """An expert over frozen vision-backbone features: a trained `_TokenHead` per image token."""
 
-
-@EXPERTS.register("structure", "the onset face (apex when no onset) through the frozen vision backbone")
-class StructureExpert(Expert):
-    """Static face structure: backbone tokens of the onset (or apex) face -> (B, T, dim)."""
-
-    name, title, reads_backbone = "structure", "structure", True
+    reads_backbone = True
 
     def __init__(self, feat_dim: int, dim: int, dropout: float = 0.1, backbone: FrozenBackbone | None = None) -> None:
         super().__init__()
@@ -122,8 +114,21 @@ class StructureExpert(Expert):
         self.backbone = backbone
 
     @classmethod
-    def from_config(cls, cfg: DeftConfig, backbone: FrozenBackbone) -> StructureExpert:
+    def from_config(cls, cfg: DeftConfig, backbone: FrozenBackbone) -> _BackboneExpert:
         return cls(backbone.feature_dim(), cfg.expert_dim, cfg.dropout, backbone)
+
+    def features(self, images: list[np.ndarray], kind: str) -> torch.Tensor:
+        """Backbone features (N, tokens, C) of images of one kind (see `FrozenBackbone.features`)."""
+        if self.backbone is None:
+            raise ValueError(f"the {self.title} expert was built without a vision backbone; use from_config")
+        return self.backbone.features(images, kind)
+
+
+@EXPERTS.register("structure", "the onset face (apex when no onset) through the frozen vision backbone")
+class StructureExpert(_BackboneExpert):
+    """Static face structure: backbone tokens of the onset (or apex) face -> (B, T, dim)."""
+
+    title = "structure"
 
     @staticmethod
     def probe_input(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -131,7 +136,7 @@ class StructureExpert(Expert):
 
     def build_inputs(self, preps: list[PreparedSample]) -> dict[str, torch.Tensor]:
         faces = [p.onset_face if p.onset_face is not None else p.apex_face for p in preps]
-        return {"face": _backbone(self).features(faces, "face")}
+        return {"face": self.features(faces, "face")}
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> ExpertOutput:
         tokens = self.head(inputs["face"])
@@ -139,20 +144,14 @@ class StructureExpert(Expert):
 
 
 @EXPERTS.register("dynamic", "the apex-onset difference and the dynamic image through the frozen vision backbone")
-class DynamicTextureExpert(Expert):
+class DynamicTextureExpert(_BackboneExpert):
     """Appearance change: tokens of the difference image and of the dynamic image -> (B, 2T, dim)."""
 
-    name, title, reads_backbone = "dynamic", "dynamic-texture", True
+    title = "dynamic-texture"
 
     def __init__(self, feat_dim: int, dim: int, dropout: float = 0.1, backbone: FrozenBackbone | None = None) -> None:
-        super().__init__()
-        self.head = _TokenHead(feat_dim, dim, dropout)
+        super().__init__(feat_dim, dim, dropout, backbone)
         self.source_embed = nn.Parameter(torch.zeros(2, dim))  # which image a token came from
-        self.backbone = backbone
-
-    @classmethod
-    def from_config(cls, cfg: DeftConfig, backbone: FrozenBackbone) -> DynamicTextureExpert:
-        return cls(backbone.feature_dim(), cfg.expert_dim, cfg.dropout, backbone)
 
     @classmethod
     def missing_input(cls, prepared: PreparedSample) -> str | None:
@@ -170,9 +169,8 @@ class DynamicTextureExpert(Expert):
             raise UserError(f"{len(missing)} clips (e.g. {missing[0]}) have no difference/dynamic image but this "
                             "model was trained with the dynamic-texture expert; prepare them with onset frames "
                             "or train without it in model.experts")
-        backbone = _backbone(self)
-        return {"diff": backbone.features([p.diff for p in preps], "diff"),
-                "dynamic": backbone.features([p.dynamic for p in preps], "dynamic")}
+        return {"diff": self.features([p.diff for p in preps], "diff"),
+                "dynamic": self.features([p.dynamic for p in preps], "dynamic")}
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> ExpertOutput:
         d = self.head(inputs["diff"]) + self.source_embed[0]
@@ -223,7 +221,7 @@ class MotionSemanticsExpert(Expert):
     by a `FlowFieldEncoder` beside them.
     """
 
-    name, title = "motion", "motion-semantics"
+    title = "motion-semantics"
 
     def __init__(self, dim: int, n_regions: int = len(REGION_NAMES), n_feats: int = len(REGION_FEATURES),
                  n_aus: int = len(MODEL_AUS), dropout: float = 0.1, field_size: int | None = 28,
