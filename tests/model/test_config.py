@@ -32,3 +32,9 @@ def test_old_use_flags_switch_experts_and_are_not_saved():
     assert again.model.experts == ["dynamic", "motion"]
     with pytest.raises(ConfigError, match="use_motion must be true or false"):
         load_config(None, ["model.use_motion=maybe"])
+
+
+def test_a_field_only_motion_summary_without_a_field_fails_at_config_load():
+    with pytest.raises(ConfigError, match="motion_field_only_summary needs motion_field_size"):
+        load_config(None, ["model.motion_field_only_summary=true", "model.motion_field_size=null"])
+    assert load_config(None, ["model.motion_field_only_summary=true"]).model.motion_field_size == 28

@@ -133,6 +133,13 @@ class DeftConfig(BaseModel):
         data["experts"] = experts
         return data
 
+    @model_validator(mode="after")
+    def _field_only_needs_a_field(self) -> DeftConfig:
+        """Caught at config load, not after minutes of feature extraction."""
+        if self.motion_field_only_summary and not self.motion_field_size:
+            raise ValueError("motion_field_only_summary needs motion_field_size (the field the motion expert reads)")
+        return self
+
     @field_validator("experts")
     @classmethod
     def _known_experts(cls, names: list[str]) -> list[str]:
