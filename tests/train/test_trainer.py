@@ -109,3 +109,18 @@ def test_stage2_ends_on_the_moving_average_of_its_weights_and_resumes_it(tmp_pat
     resumed = DeftModel(_ema_cfg(), MEGC3)
     fit_model(resumed, clips, checkpoint_dir=tmp_path)
     assert np.array_equal(_probs(model, clips), _probs(resumed, clips))
+
+
+def test_stage2_can_train_on_subjects_the_experts_never_saw():
+    clips = make_clips(n_subjects=4, per_subject=4)
+    cfg = _cfg()
+    cfg.train.stage2_heldout = 0.5
+    model = DeftModel(cfg, MEGC3)
+    stats = fit_model(model, clips)
+    assert stats["stage2/samples"] == 2 * 8   # two epochs over the 8 clips of the 2 held-out subjects
+    bs = min(cfg.train.batch_size, 8)
+    epochs = sum(r["phase"] == "stage1" for r in stats["log"])
+    assert stats["stage1/samples"] == epochs * (8 // bs) * bs   # the experts: the other 8 clips
+    reference = DeftModel(_cfg(), MEGC3)
+    fit_model(reference, clips)
+    assert not np.array_equal(_probs(model, clips), _probs(reference, clips))

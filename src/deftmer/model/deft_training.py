@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from deftmer.data.subject_split import held_out_subjects
 from deftmer.model.api import TrainingContext, TrainingPhase
 from deftmer.model.inputs import mirror_clip
 from deftmer.model.reliability import expert_reliability
@@ -47,14 +48,16 @@ if TYPE_CHECKING:
 def training_phases(model: DeftModel, train: list[ClipInputs], dev) -> tuple[list[TrainingPhase], dict]:
     """DEFT's phases on ``train`` (stage 2 only with an LLM) and the preparation's stats."""
     views, gate_stats = _prepare(model, train, dev)
-    weights = model.class_weights(views.plain.labels)
+    rows1, rows2 = _stage_rows(model, train)
+    views1, views2 = views.select(rows1), views.select(rows2)
+    train2 = [train[i] for i in rows2.tolist()]
 
     def stage1(ctx: TrainingContext) -> int:
-        return _stage1(model, views, weights, ctx)
+        return _stage1(model, views1, model.class_weights(views1.plain.labels), ctx)
 
     def stage2(ctx: TrainingContext) -> int:
-        n_done, answer_stats = _stage2(model, views, _answers(model, train, views), _texts(model, train, views),
-                                       weights, ctx)
+        n_done, answer_stats = _stage2(model, views2, _answers(model, train2, views2), _texts(model, train2, views2),
+                                       model.class_weights(views2.plain.labels), ctx)
         ctx.stats.update(answer_stats)
         return n_done
 
@@ -62,6 +65,24 @@ def training_phases(model: DeftModel, train: list[ClipInputs], dev) -> tuple[lis
     if model.language is not None:
         phases.append(TrainingPhase("stage2", stage2))
     return phases, gate_stats
+
+
+def _stage_rows(model: DeftModel, train: list[ClipInputs]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training rows of stage 1 and of stage 2: all of them, or (``train.stage2_heldout``)
+    the kept subjects' for the experts and the held-out subjects' for the LLM."""
+    everything = torch.arange(len(train))
+    share = model.cfg.train.stage2_heldout
+    if not share or model.language is None:
+        return everything, everything
+    held = held_out_subjects([c.sample for c in train], share, model.cfg.seed)
+    is_held = torch.tensor([c.sample.subject in held for c in train], dtype=torch.bool)
+    if is_held.all() or not is_held.any():
+        logger.info("train.stage2_heldout=%s: too few training subjects to hold some out; both stages "
+                    "train on every clip", share)
+        return everything, everything
+    logger.info("stage 2 trains on %d clips of %d held-out subjects; the experts on the other %d clips",
+                int(is_held.sum()), len(held), int((~is_held).sum()))
+    return everything[~is_held], everything[is_held]
 
 
 def _gen(seed: int, phase: int, epoch: int) -> torch.Generator:
@@ -75,6 +96,13 @@ class _Views:
 
     plain: ClipTensors
     mirrored: ClipTensors | None
+
+    def select(self, rows: torch.Tensor) -> _Views:
+        """These rows only (all rows: the views themselves)."""
+        if len(rows) == self.plain.labels.shape[0]:
+            return self
+        rows = rows.to(self.plain.labels.device)
+        return _Views(self.plain.select(rows), None if self.mirrored is None else self.mirrored.select(rows))
 
     def batch(self, idx: torch.Tensor, flip: torch.Tensor | None) -> ClipTensors:
         b = self.plain.select(idx)

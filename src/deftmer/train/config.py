@@ -25,6 +25,11 @@ class TrainConfig(BaseModel):
     stage2_lr: float = 1e-3            # projectors and the LLM class head
     lora_lr: float = 5e-4
     stage2_train_experts: bool = False  # False: the experts stay as stage 1 left them
+    # share of the training subjects (by clips, within each source database) kept out of stage 1
+    # and used by stage 2 alone: the LLM then learns on expert evidence for clips the experts never
+    # saw, as uncertain as at test time, instead of on training clips the experts get ~99% right
+    # (0: every clip trains both stages)
+    stage2_heldout: float = Field(0.0, ge=0.0, lt=1.0)
     # stage 2 ends on an exponential moving average of its trained parameters (LoRA, projectors,
     # class head) with this decay per step, not on the last step's noisy weights (0: off)
     stage2_ema: float = Field(0.0, ge=0.0, lt=1.0)
