@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
 from model_toys import make_clips, tiny_config  # noqa: E402
@@ -76,39 +75,6 @@ def test_checkpoint_of_another_config_is_refused(tmp_path):
     other.model.lora_rank = 2
     with pytest.raises(CheckpointError, match="different config"):
         fit_model(DeftModel(other, MEGC3), clips, checkpoint_dir=tmp_path)
-
-
-def _ema_cfg():
-    cfg = _cfg()
-    cfg.train.stage2_ema = 0.5
-    return cfg
-
-
-def test_stage2_ends_on_the_moving_average_of_its_weights_and_resumes_it(tmp_path):
-    clips = make_clips(n_subjects=4, per_subject=4)
-    model = DeftModel(_ema_cfg(), MEGC3)
-    seen = []   # the LLM class head's weights before stage 2 and after each of its steps
-
-    def record(phase, i, total):
-        seen.append((phase, model.net.decision_head[-1].weight.detach().clone()))
-    fit_model(model, clips, progress=record)
-    start = [w for phase, w in seen if phase.startswith("stage 1")][-1]
-    steps = [w for phase, w in seen if phase.startswith("stage 2")]
-    assert len(steps) == 6 and not torch.equal(steps[-1], steps[-2])
-    average = start
-    for w in steps:
-        average = 0.5 * average + 0.5 * w
-    assert torch.allclose(model.net.decision_head[-1].weight, average, atol=1e-6)
-    assert not torch.allclose(model.net.decision_head[-1].weight, steps[-1], atol=1e-4)
-
-    def crash(phase, i, total):
-        if phase.startswith("stage 2") and i == 4:
-            raise Interrupt
-    with pytest.raises(Interrupt):
-        fit_model(DeftModel(_ema_cfg(), MEGC3), clips, progress=crash, checkpoint_dir=tmp_path)
-    resumed = DeftModel(_ema_cfg(), MEGC3)
-    fit_model(resumed, clips, checkpoint_dir=tmp_path)
-    assert np.array_equal(_probs(model, clips), _probs(resumed, clips))
 
 
 def test_stage2_can_train_on_subjects_the_experts_never_saw():

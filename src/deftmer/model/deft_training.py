@@ -245,45 +245,6 @@ def _stage2_optimiser(model: DeftModel, tc) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, weight_decay=tc.weight_decay)
 
 
-class _ParameterAverage:
-    """Exponential moving average of an optimiser's parameters (``train.stage2_ema``).
-
-    With ~100 steps of batch 8 on a few hundred clips, the last step's weights carry the noise of
-    the last few batches; their average over the last ~1/(1-decay) steps does not. The average
-    lives in the optimiser's per-parameter state (key ``ema``), so it is saved in every stage-2
-    checkpoint and a resumed run continues it exactly. It starts from the weights before the first
-    step.
-    """
-
-    def __init__(self, opt: torch.optim.Optimizer, decay: float) -> None:
-        self.opt, self.decay = opt, decay
-        self.params = [p for group in opt.param_groups for p in group["params"]]
-        self.start: list[torch.Tensor] | None = None
-
-    def remember_start(self) -> None:
-        """Before a step: keep the weights if the average has not started yet."""
-        if self.start is None and "ema" not in self.opt.state.get(self.params[0], {}):
-            self.start = [p.detach().clone() for p in self.params]
-
-    @torch.no_grad()
-    def update(self) -> None:
-        """After a step: fold the new weights into the average."""
-        for k, p in enumerate(self.params):
-            state = self.opt.state[p]
-            if "step" not in state:   # not moved by the optimiser yet (and AdamW must set it up first)
-                continue
-            if "ema" not in state:
-                state["ema"] = (p if self.start is None else self.start[k]).detach().clone()
-            state["ema"].mul_(self.decay).add_(p.detach(), alpha=1 - self.decay)
-        self.start = None
-
-    @torch.no_grad()
-    def load_into_parameters(self) -> None:
-        for p in self.params:
-            if "ema" in self.opt.state.get(p, {}):
-                p.copy_(self.opt.state[p]["ema"])
-
-
 def _stage2(model: DeftModel, views: _Views, answers: tuple[list, list | None], texts, weights,
             ctx: TrainingContext) -> tuple[int, dict]:
     """Epochs of the hybrid objective, then of the decision alone (see module docstring)."""
@@ -300,8 +261,6 @@ def _stage2(model: DeftModel, views: _Views, answers: tuple[list, list | None], 
     model.llm.model.train()
     with model.language.frozen_weights_cast_once():
         done = _stage2_steps(model, views, answers, texts, weights, ctx, plan, opt)
-    if tc.stage2_ema:
-        _ParameterAverage(opt, tc.stage2_ema).load_into_parameters()
     net.eval()
     model.llm.model.eval()
     return done, stats
@@ -311,7 +270,6 @@ def _stage2_steps(model: DeftModel, views: _Views, answers: tuple[list, list | N
                   ctx: TrainingContext, plan: _Stage2Plan, opt: torch.optim.Optimizer) -> int:
     """Stage 2's optimiser steps from ``ctx.start_step`` on; returns the number of rows trained."""
     cfg, tc, net = model.cfg, model.cfg.train, model.net
-    average = _ParameterAverage(opt, tc.stage2_ema) if tc.stage2_ema else None
     done = 0
     for step in range(ctx.start_step, plan.steps):
         idx, flips, with_answers = plan.batch(step, cfg.seed, [len(a) for a in answers[0]], views.mirrored is not None)
@@ -330,11 +288,7 @@ def _stage2_steps(model: DeftModel, views: _Views, answers: tuple[list, list | N
         losses = model.llm_losses(out, batch, ans, weights, text)
         if tc.stage2_train_experts:
             losses.update(model.expert_losses(out, batch, weights))
-        if average is not None:
-            average.remember_start()
         ctx.step(sum(losses.values()), opt)
-        if average is not None:
-            average.update()
         done += len(idx)
         ctx.log.append({"phase": "stage2", "step": step, **{k_: v.item() for k_, v in losses.items()}})
         if (step + 1) % tc.checkpoint_every == 0 and step + 1 < plan.steps:

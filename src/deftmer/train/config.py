@@ -30,9 +30,6 @@ class TrainConfig(BaseModel):
     # saw, as uncertain as at test time, instead of on training clips the experts get ~99% right
     # (0: every clip trains both stages)
     stage2_heldout: float = Field(0.0, ge=0.0, lt=1.0)
-    # stage 2 ends on an exponential moving average of its trained parameters (LoRA, projectors,
-    # class head) with this decay per step, not on the last step's noisy weights (0: off)
-    stage2_ema: float = Field(0.0, ge=0.0, lt=1.0)
     llm_batch_size: int = 8            # records per LLM step (each costs a pass through the LLM)
     # autocast of the LLM passes: bf16 runs ~1.7x faster on CPUs with AMX/AVX512-bf16
     llm_precision: Literal["bf16", "fp32"] = "bf16"
