@@ -17,6 +17,9 @@ trains in each phase, on which parameters, with which losses:
      ``stage2_decision_epochs`` of the class cross-entropy alone. The experts stay as stage 1
      left them unless ``train.stage2_train_experts``.
 
+With ``train.stage2_heldout`` the two stages train on different subjects: stage 1 on the kept
+ones, stage 2 on the held-out ones, whose expert evidence is then as uncertain as a test clip's.
+
 Every cross-entropy is class-balanced (``model.class_balanced``); each clip is seen as itself
 or as its mirror image (u negated, left/right regions and AUs swapped; ``model.mirror_augment``),
 and in stage 1 with its motion a bit stronger or weaker (``model.intensity_jitter``).
@@ -72,8 +75,8 @@ def _stage_rows(model: DeftModel, train: list[ClipInputs]) -> tuple[torch.Tensor
     the kept subjects' for the experts and the held-out subjects' for the LLM."""
     everything = torch.arange(len(train))
     share = model.cfg.train.stage2_heldout
-    if not share or model.language is None:
-        return everything, everything
+    if not share or model.language is None or model.cfg.model.llm_input != "experts":
+        return everything, everything   # only an LLM that reads the experts' tokens can learn to copy them
     held = held_out_subjects([c.sample for c in train], share, model.cfg.seed)
     is_held = torch.tensor([c.sample.subject in held for c in train], dtype=torch.bool)
     if is_held.all() or not is_held.any():

@@ -28,7 +28,7 @@ class TrainConfig(BaseModel):
     # share of the training subjects (by clips, within each source database) kept out of stage 1
     # and used by stage 2 alone: the LLM then learns on expert evidence for clips the experts never
     # saw, as uncertain as at test time, instead of on training clips the experts get ~99% right
-    # (0: every clip trains both stages)
+    # (0: every clip trains both stages; only when the LLM reads expert tokens)
     stage2_heldout: float = Field(0.0, ge=0.0, lt=1.0)
     llm_batch_size: int = 8            # records per LLM step (each costs a pass through the LLM)
     # autocast of the LLM passes: bf16 runs ~1.7x faster on CPUs with AMX/AVX512-bf16
