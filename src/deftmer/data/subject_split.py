@@ -7,6 +7,7 @@ subjects move, never single clips, for the same reason LOSO holds out whole subj
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -27,9 +28,7 @@ def held_out_subjects(samples: Sequence[Sample], share: float, seed: int) -> set
         groups.setdefault(s.source or s.dataset, []).append(s)
     held: set[str] = set()
     for members in groups.values():
-        counts: dict[str, int] = {}
-        for s in members:
-            counts[s.subject] = counts.get(s.subject, 0) + 1
+        counts = Counter(s.subject for s in members)
         subjects = sorted(counts)
         order = sorted((subjects[i] for i in rng.permutation(len(subjects))), key=lambda s: -counts[s])
         total, load_kept, load_held = len(members), 0, 0
