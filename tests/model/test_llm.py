@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from deftmer.errors import ConfigError
-from deftmer.model.llm import add_lora, load_llm, tiny_llm, truncate_layers
+from deftmer.model.llm import add_lora, attention_implementation, load_llm, tiny_llm, truncate_layers
 from deftmer.model.prompt import IGNORE, PromptBuilder
 
 
@@ -60,12 +60,14 @@ def test_prompt_labels_cover_answer_tokens_only():
     assert a[0][-1] == pb.eos_id                                          # answers end the turn
 
 
-def test_shared_head_pass_equals_the_full_sequence_pass():
+@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+def test_shared_head_pass_equals_the_full_sequence_pass(attention):
     """Running the instruction once for the batch gives the same states as every row carrying it."""
     from deftmer.model.prompt import forward_with_shared_head
 
     llm = tiny_llm(seed=1)
     base = llm.model
+    base.set_attn_implementation(attention)
     pb = PromptBuilder(llm.tokenizer)
     emb = base.get_input_embeddings()
     head = pb.head_ids("Emotion (negative, positive, surprise)?")
@@ -78,3 +80,38 @@ def test_shared_head_pass_equals_the_full_sequence_pass():
         ref = base.model(inputs_embeds=full, attention_mask=mask).last_hidden_state[:, len(head):]
     keep = asm.mask.bool()
     assert torch.allclose(shared[keep], ref[keep], atol=1e-5)
+
+
+def test_eager_and_sdpa_attention_compute_the_same_pass_and_gradients():
+    """``model.llm_attention`` picks a kernel, not a model: padded rows behind a shared head give
+    the same states and the same gradients on the expert embeddings with either."""
+    from deftmer.model.prompt import forward_with_shared_head
+
+    llm = tiny_llm(seed=2)
+    base = llm.model
+    pb = PromptBuilder(llm.tokenizer)
+    emb = base.get_input_embeddings()
+    head = pb.head_ids("Emotion (negative, positive, surprise)?")
+    answers = [pb.answer_ids("Emotion: positive"), pb.answer_ids("Emotion: surprise\nEvidence: AU1, AU2")]
+    results = {}
+    for attention in ("sdpa", "eager"):
+        base.set_attn_implementation(attention)
+        experts = (torch.randn(2, 3, llm.hidden_size, generator=torch.Generator().manual_seed(0)) * 0.1).requires_grad_()
+        asm = pb.assemble(emb, experts, answers)
+        hidden = forward_with_shared_head(base, head, asm)
+        hidden[asm.mask.bool()].pow(2).sum().backward()
+        results[attention] = (hidden[asm.mask.bool()].detach(), experts.grad)
+    (h1, g1), (h2, g2) = results.values()
+    assert torch.allclose(h1, h2, atol=1e-5)
+    assert torch.allclose(g1, g2, atol=1e-4) and g1.abs().sum() > 0
+
+
+def test_attention_auto_is_eager_on_cpu_and_sdpa_with_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert attention_implementation("auto") == "eager"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert attention_implementation("auto") == "sdpa"
+    assert attention_implementation("sdpa") == "sdpa"
+    with pytest.raises(ConfigError, match="llm_attention"):
+        attention_implementation("flash")
+    assert load_llm("tiny", attention="eager").model.config._attn_implementation == "eager"

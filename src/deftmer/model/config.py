@@ -81,6 +81,11 @@ class DeftConfig(BaseModel):
     """Weight each expert by a cross-subject linear probe on the training subjects (`model.reliability`)."""
     llm_layers: int | None = None
     """Keep only the first N decoder layers of the LLM (None: all); a CPU speed knob."""
+    llm_attention: Literal["auto", "eager", "sdpa"] = "auto"
+    """How the LLM computes attention: ``eager`` (plain matrix products), ``sdpa`` (PyTorch's fused
+    kernel) or ``auto``: eager on a CPU-only machine, where the fused kernel's backward pass is slow
+    for DEFT's short rows (stage 2 ~1.2x faster, `benchmarks/bench_stage2.py`), sdpa with CUDA.
+    Both compute the same attention; results differ only by float rounding."""
     lora_targets: list[str] = ["q_proj", "v_proj"]
     """The LLM's linear layers that get LoRA adapters."""
     decision: Literal["llm", "options", "hybrid", "head"] = "llm"

@@ -48,7 +48,7 @@ class DeftLanguage:
     @classmethod
     def from_config(cls, cfg: DeftConfig, classes: tuple[str, ...], seed: int, precision: str) -> DeftLanguage:
         """The LLM ``cfg.llm`` names (`deftmer.model.llm.load_llm`) with fresh LoRA adapters."""
-        llm = load_llm(cfg.llm, seed=seed, num_layers=cfg.llm_layers)
+        llm = load_llm(cfg.llm, seed=seed, num_layers=cfg.llm_layers, attention=cfg.llm_attention)
         scale = float(llm.model.get_input_embeddings().weight.norm(dim=-1).median())
         llm.model = add_lora(llm.model, cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout, list(cfg.lora_targets)).eval()
         return cls(llm, classes, precision, scale)

@@ -135,10 +135,11 @@ def _tiny(seed: int) -> LoadedLLM:
     return tiny_llm(seed=seed)
 
 
-def load_llm(name: str, seed: int = 0, num_layers: int | None = None) -> LoadedLLM:
+def load_llm(name: str, seed: int = 0, num_layers: int | None = None, attention: str = "auto") -> LoadedLLM:
     """Load the LLM named by ``model.llm`` (see module docstring), in eval mode, float32.
 
-    ``num_layers`` keeps only the first N decoder layers (a speed knob for CPU LOSO).
+    ``num_layers`` keeps only the first N decoder layers (a speed knob for CPU LOSO);
+    ``attention`` is ``model.llm_attention`` (see `attention_implementation`).
     """
     if name in LLMS:
         llm = LLMS.get(name)(seed)
@@ -150,11 +151,23 @@ def load_llm(name: str, seed: int = 0, num_layers: int | None = None) -> LoadedL
         llm = folder_llm(path, str(path))
     if num_layers is not None:
         truncate_layers(llm.model, num_layers)
+    llm.model.set_attn_implementation(attention_implementation(attention))
     if llm.tokenizer.pad_token_id is None:
         llm.tokenizer.pad_token = llm.tokenizer.eos_token
     for p in llm.model.parameters():
         p.requires_grad_(False)
     return llm
+
+
+def attention_implementation(choice: str) -> str:
+    """The Hugging Face attention implementation for ``model.llm_attention``: ``auto`` is sdpa
+    where CUDA is (the device DEFT then trains on) and eager on CPU, where sdpa's backward pass
+    costs ~5x its forward on DEFT's ~100-token rows (profiled on the dev pack)."""
+    if choice == "auto":
+        return "sdpa" if torch.cuda.is_available() else "eager"
+    if choice not in ("eager", "sdpa"):
+        raise ConfigError(f"model.llm_attention={choice!r}: choose auto, eager or sdpa")
+    return choice
 
 
 def truncate_layers(model: nn.Module, num_layers: int) -> None:
