@@ -84,7 +84,7 @@ class DeftConfig(BaseModel):
     llm_attention: Literal["auto", "eager", "sdpa"] = "auto"
     """How the LLM computes attention: ``eager`` (plain matrix products), ``sdpa`` (PyTorch's fused
     kernel) or ``auto``: eager on a CPU-only machine, where the fused kernel's backward pass is slow
-    for DEFT's short rows (stage 2 ~1.2x faster, `benchmarks/bench_stage2.py`), sdpa with CUDA.
+    for DEFT's short rows (stage 2 1.14x faster in `benchmarks/bench_stage2.py`, 1.2x on a dev-pack fit), sdpa with CUDA.
     Both compute the same attention; results differ only by float rounding."""
     lora_targets: list[str] = ["q_proj", "v_proj"]
     """The LLM's linear layers that get LoRA adapters."""
