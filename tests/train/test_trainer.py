@@ -90,3 +90,54 @@ def test_stage2_can_train_on_subjects_the_experts_never_saw():
     reference = DeftModel(_cfg(), MEGC3)
     fit_model(reference, clips)
     assert not np.array_equal(_probs(model, clips), _probs(reference, clips))
+
+
+def _crossfit_cfg():
+    cfg = _cfg()
+    cfg.train.stage2_crossfit = True
+    return cfg
+
+
+def test_crossfit_stage2_trains_on_every_clip_with_experts_that_never_saw_it():
+    clips = make_clips(n_subjects=4, per_subject=4)
+    model = DeftModel(_crossfit_cfg(), MEGC3)
+    labels = []
+    stats = fit_model(model, clips, progress=lambda phase, i, total: labels.append(phase))
+    assert stats["stage2/samples"] == 2 * 16                  # every clip, unlike stage2_heldout
+    assert 0.0 <= stats["stage2/crossfit_expert_bacc"] <= 1.0
+    assert {"stage 2: cross-fit experts 1/2", "stage 2: cross-fit experts 2/2"} <= set(labels)
+    assert any(r["phase"] == "crossfit" for r in stats["log"])
+    reference = DeftModel(_cfg(), MEGC3)
+    fit_model(reference, clips)
+    # the stage-1 experts are the same (the copies train under their own random state) ...
+    assert [r for r in stats["log"] if r["phase"] == "stage1"] == \
+        [r for r in reference.stats["log"] if r["phase"] == "stage1"]
+    # ... but the LLM learned from other expert tokens
+    assert not np.array_equal(_probs(model, clips), _probs(reference, clips))
+
+
+def test_interrupted_crossfit_run_resumes_to_the_same_model(tmp_path):
+    clips = make_clips(n_subjects=4, per_subject=4)
+    reference = DeftModel(_crossfit_cfg(), MEGC3)
+    fit_model(reference, clips)
+
+    def crash(phase, i, total):
+        if phase == "stage 2: LLM" and i == 2:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        fit_model(DeftModel(_crossfit_cfg(), MEGC3), clips, progress=crash, checkpoint_dir=tmp_path)
+    resumed = DeftModel(_crossfit_cfg(), MEGC3)
+    fit_model(resumed, clips, checkpoint_dir=tmp_path)     # the copies are trained again, identically
+    assert np.array_equal(_probs(reference, clips), _probs(resumed, clips))
+
+
+def test_crossfit_and_heldout_cannot_both_be_set():
+    from pydantic import ValidationError
+
+    from deftmer.train.config import TrainConfig
+
+    with pytest.raises(ValidationError, match="set one"):
+        TrainConfig(stage2_crossfit=True, stage2_heldout=0.5)
+    with pytest.raises(ValidationError, match="stage2_train_experts"):
+        TrainConfig(stage2_crossfit=True, stage2_train_experts=True)

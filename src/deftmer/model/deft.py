@@ -21,6 +21,7 @@ also writes the reasoning after the decided class and the flow-grounded evidence
 `model.deft_decision`     what the LLM reads and how the class is decided
 `model.deft_explain`      the explained answer (class, grounded evidence, LLM reasoning)
 `model.deft_training`     the preparation and the two training phases
+`model.deft_crossfit`     stage 2's expert tokens from experts that never saw the clip's subject
 `model.deft_state`        the saved folder: trained weights and model card
 ========================  ====================================================================
 """

@@ -19,6 +19,9 @@ trains in each phase, on which parameters, with which losses:
 
 With ``train.stage2_heldout`` the two stages train on different subjects: stage 1 on the kept
 ones, stage 2 on the held-out ones, whose expert evidence is then as uncertain as a test clip's.
+With ``train.stage2_crossfit`` both stages train on every clip, but stage 2 reads each clip's
+expert tokens from a copy of the experts trained on the other half of the subjects
+(`deftmer.model.deft_crossfit`).
 
 Every cross-entropy is class-balanced (``model.class_balanced``); each clip is seen as itself
 or as its mirror image (u negated, left/right regions and AUs swapped; ``model.mirror_augment``),
@@ -30,13 +33,14 @@ and stage 2 marks a resumable point every ``checkpoint_every`` steps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import torch
 
 from deftmer.data.subject_split import held_out_subjects
 from deftmer.model.api import TrainingContext, TrainingPhase
+from deftmer.model.deft_crossfit import CrossFitSummaries, crossfit_summaries
 from deftmer.model.inputs import mirror_clip
 from deftmer.model.reliability import expert_reliability
 from deftmer.preprocess.records import ClipInputs
@@ -54,13 +58,16 @@ def training_phases(model: DeftModel, train: list[ClipInputs], dev) -> tuple[lis
     rows1, rows2 = _stage_rows(model, train)
     views1, views2 = views.select(rows1), views.select(rows2)
     train2 = [train[i] for i in rows2.tolist()]
+    crossfit = _crossfits(model)
+    init_state = {k: v.detach().clone() for k, v in model.net.state_dict().items()} if crossfit else None
 
     def stage1(ctx: TrainingContext) -> int:
-        return _stage1(model, views1, model.class_weights(views1.plain.labels), ctx)
+        return _stage1(model, model.net, views1, ctx)
 
     def stage2(ctx: TrainingContext) -> int:
+        oof = _crossfit(model, init_state, train2, views2, ctx) if crossfit else None
         n_done, answer_stats = _stage2(model, views2, _answers(model, train2, views2), _texts(model, train2, views2),
-                                       model.class_weights(views2.plain.labels), ctx)
+                                       model.class_weights(views2.plain.labels), ctx, oof)
         ctx.stats.update(answer_stats)
         return n_done
 
@@ -86,6 +93,29 @@ def _stage_rows(model: DeftModel, train: list[ClipInputs]) -> tuple[torch.Tensor
     logger.info("stage 2 trains on %d clips of %d held-out subjects; the experts on the other %d clips",
                 int(is_held.sum()), len(held), int((~is_held).sum()))
     return everything[~is_held], everything[is_held]
+
+
+def _crossfits(model: DeftModel) -> bool:
+    """Whether stage 2 reads cross-fitted expert tokens (only an LLM reading expert tokens can)."""
+    return bool(model.cfg.train.stage2_crossfit and model.language is not None
+                and model.cfg.model.llm_input == "experts")
+
+
+def _crossfit(model: DeftModel, init_state: dict, train: list[ClipInputs], views: _Views,
+              ctx: TrainingContext) -> CrossFitSummaries | None:
+    """Stage 2's cross-fitted expert summaries: two half-subject copies of the experts, each
+    trained as stage 1 trains (see `deftmer.model.deft_crossfit`)."""
+    def fit(net, rows: torch.Tensor, k: int) -> None:
+        _stage1(model, net, views.select(rows), ctx, label=f"stage 2: cross-fit experts {k + 1}/2",
+                log_phase="crossfit")
+
+    oof = crossfit_summaries(model.net, init_state, [c.sample for c in train], views.plain, views.mirrored,
+                             model.cfg.seed, fit)
+    if oof is not None:
+        ctx.stats["stage2/crossfit_expert_bacc"] = round(oof.balanced_accuracy, 4)
+        logger.info("cross-fitted experts: balanced accuracy %.3f on the subjects each never saw",
+                    oof.balanced_accuracy)
+    return oof
 
 
 def _gen(seed: int, phase: int, epoch: int) -> torch.Generator:
@@ -139,9 +169,11 @@ def _prepare(model: DeftModel, train: list[ClipInputs], dev) -> tuple[_Views, di
     return _Views(plain.to(dev), None if mirrored is None else mirrored.to(dev)), gate_stats
 
 
-def _stage1(model: DeftModel, views: _Views, weights, ctx: TrainingContext) -> int:
-    """Experts + their heads, no LLM; returns the number of training examples processed."""
-    cfg, tc, net = model.cfg, model.cfg.train, model.net
+def _stage1(model: DeftModel, net, views: _Views, ctx: TrainingContext, label: str = "stage 1: experts",
+            log_phase: str = "stage1") -> int:
+    """``net``'s experts + their heads, no LLM; returns the number of training examples processed."""
+    cfg, tc = model.cfg, model.cfg.train
+    weights = model.class_weights(views.plain.labels)
     n = views.plain.labels.shape[0]
     bs = min(tc.batch_size, n)
     per_epoch = max(1, n // bs)
@@ -165,8 +197,8 @@ def _stage1(model: DeftModel, views: _Views, weights, ctx: TrainingContext) -> i
             sched.step()
             for name, v in losses.items():
                 sums[name] = sums.get(name, 0.0) + v.item()
-            ctx.report("stage 1: experts", ep * per_epoch + k + 1, total)
-        ctx.log.append({"phase": "stage1", "epoch": ep, **{k: v / per_epoch for k, v in sums.items()}})
+            ctx.report(label, ep * per_epoch + k + 1, total)
+        ctx.log.append({"phase": log_phase, "epoch": ep, **{k: v / per_epoch for k, v in sums.items()}})
     net.eval()
     return total * bs
 
@@ -249,7 +281,7 @@ def _stage2_optimiser(model: DeftModel, tc) -> torch.optim.Optimizer:
 
 
 def _stage2(model: DeftModel, views: _Views, answers: tuple[list, list | None], texts, weights,
-            ctx: TrainingContext) -> tuple[int, dict]:
+            ctx: TrainingContext, oof: CrossFitSummaries | None = None) -> tuple[int, dict]:
     """Epochs of the hybrid objective, then of the decision alone (see module docstring)."""
     tc, net, opt_state = model.cfg.train, model.net, ctx.optimizer_state
     n = views.plain.labels.shape[0]
@@ -263,15 +295,17 @@ def _stage2(model: DeftModel, views: _Views, answers: tuple[list, list | None], 
         opt.load_state_dict(opt_state)
     model.llm.model.train()
     with model.language.frozen_weights_cast_once():
-        done = _stage2_steps(model, views, answers, texts, weights, ctx, plan, opt)
+        done = _stage2_steps(model, views, answers, texts, weights, ctx, plan, opt, oof)
     net.eval()
     model.llm.model.eval()
     return done, stats
 
 
 def _stage2_steps(model: DeftModel, views: _Views, answers: tuple[list, list | None], texts, weights,
-                  ctx: TrainingContext, plan: _Stage2Plan, opt: torch.optim.Optimizer) -> int:
-    """Stage 2's optimiser steps from ``ctx.start_step`` on; returns the number of rows trained."""
+                  ctx: TrainingContext, plan: _Stage2Plan, opt: torch.optim.Optimizer,
+                  oof: CrossFitSummaries | None = None) -> int:
+    """Stage 2's optimiser steps from ``ctx.start_step`` on (the LLM reads ``oof``'s cross-fitted
+    expert summaries when given); returns the number of rows trained."""
     cfg, tc, net = model.cfg, model.cfg.train, model.net
     done = 0
     for step in range(ctx.start_step, plan.steps):
@@ -288,6 +322,8 @@ def _stage2_steps(model: DeftModel, views: _Views, answers: tuple[list, list | N
         net.decision_head.train()
         with torch.set_grad_enabled(tc.stage2_train_experts):
             out = net(batch.feats)
+        if oof is not None:
+            out = replace(out, summaries=oof.batch(idx.to(views.plain.labels.device), flip))
         losses = model.llm_losses(out, batch, ans, weights, text)
         if tc.stage2_train_experts:
             losses.update(model.expert_losses(out, batch, weights))

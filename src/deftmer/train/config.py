@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class TrainConfig(BaseModel):
@@ -30,6 +30,12 @@ class TrainConfig(BaseModel):
     # saw, as uncertain as at test time, instead of on training clips the experts get ~99% right
     # (0: every clip trains both stages; only when the LLM reads expert tokens)
     stage2_heldout: float = Field(0.0, ge=0.0, lt=1.0)
+    # cross-fitting for stage 2: two extra expert sets, each trained (as in stage 1) on one half of
+    # the training subjects, give every training clip expert tokens from experts that never saw its
+    # subject; the LLM learns on that evidence (as uncertain as a test clip's) for every clip, while
+    # prediction reads the experts stage 1 trained on all clips. Costs two half-size stage 1 runs.
+    # Not with stage2_heldout or stage2_train_experts; only when the LLM reads expert tokens.
+    stage2_crossfit: bool = False
     llm_batch_size: int = 8            # records per LLM step (each costs a pass through the LLM)
     # autocast of the LLM passes: bf16 runs ~1.7x faster on CPUs with AMX/AVX512-bf16
     llm_precision: Literal["bf16", "fp32"] = "bf16"
@@ -39,3 +45,13 @@ class TrainConfig(BaseModel):
     # data sharding). The LOSO runner sets it when it spreads whole folds over processes.
     data_parallel: bool = True
     checkpoint_every: int = 8          # stage-2 steps between resumable checkpoints
+
+    @model_validator(mode="after")
+    def _one_way_to_hold_out(self) -> TrainConfig:
+        """Caught at config load: these options disagree on what the experts of stage 2 saw."""
+        if self.stage2_crossfit and self.stage2_heldout:
+            raise ValueError("stage2_crossfit and stage2_heldout both keep subjects from the experts; set one")
+        if self.stage2_crossfit and self.stage2_train_experts:
+            raise ValueError("stage2_crossfit reads fixed cross-fitted expert tokens; it cannot train the experts "
+                             "in stage 2 (stage2_train_experts)")
+        return self
