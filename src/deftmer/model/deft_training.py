@@ -14,7 +14,7 @@ trains in each phase, on which parameters, with which losses:
      answers (Emotion, Evidence, Reasoning; never cut) under the decision instruction: LoRA, the
      projectors and the LLM class head learn the hybrid objective, class cross-entropy on the
      LLM's class logits plus the language-model loss on every answer token; then
-     ``stage2_decision_epochs`` of the class cross-entropy alone. The experts stay as stage 1
+     ``stage2_decision_epochs`` (none by default) of the class cross-entropy alone. The experts stay as stage 1
      left them unless ``train.stage2_train_experts``.
 
 With ``train.stage2_heldout`` the two stages train on different subjects: stage 1 on the kept
