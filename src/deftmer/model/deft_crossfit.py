@@ -60,7 +60,7 @@ def crossfit_summaries(net: DeftNet, init_state: dict[str, torch.Tensor], sample
     rows = torch.arange(len(samples), device=dev)
     out_plain: dict[str, torch.Tensor] = {}
     out_mirror: dict[str, torch.Tensor] = {}
-    hits = torch.zeros(len(samples), dtype=torch.bool, device=dev)
+    pred = torch.full((len(samples),), -1, dtype=torch.long, device=dev)
     for k, (fit_on, score_on) in enumerate(((~in_b, in_b), (in_b, ~in_b))):
         half = copy.deepcopy(net)
         half.load_state_dict(init_state)
@@ -72,11 +72,11 @@ def crossfit_summaries(net: DeftNet, init_state: dict[str, torch.Tensor], sample
         with torch.no_grad():
             out = half(plain.select(score).feats)
             _put(out_plain, out.summaries, score, len(samples))
-            hits[score] = out.class_logits.argmax(-1) == plain.labels[score]
+            pred[score] = out.class_logits.argmax(-1)
             if mirrored is not None:
                 _put(out_mirror, half(mirrored.select(score).feats).summaries, score, len(samples))
     return CrossFitSummaries(out_plain, out_mirror if mirrored is not None else None,
-                             _balanced_accuracy(hits, plain.labels))
+                             _balanced_accuracy(pred, plain.labels))
 
 
 def _put(into: dict[str, torch.Tensor], summaries: dict[str, torch.Tensor], rows: torch.Tensor, n: int) -> None:
@@ -86,8 +86,11 @@ def _put(into: dict[str, torch.Tensor], summaries: dict[str, torch.Tensor], rows
         into[e][rows] = v
 
 
-def _balanced_accuracy(hits: torch.Tensor, labels: torch.Tensor) -> float:
-    """Mean per-class recall over the classes present (clips with unknown labels left out)."""
+def _balanced_accuracy(pred: torch.Tensor, labels: torch.Tensor) -> float:
+    """Mean per-class recall (as `deftmer.model.reliability` scores its probe); unknown labels left out."""
+    from sklearn.metrics import balanced_accuracy_score
+
     known = labels >= 0
-    recalls = [hits[known & (labels == c)].float().mean().item() for c in labels[known].unique()]
-    return float(sum(recalls) / len(recalls)) if recalls else float("nan")
+    if not known.any():
+        return float("nan")
+    return float(balanced_accuracy_score(labels[known].cpu().numpy(), pred[known].cpu().numpy()))
