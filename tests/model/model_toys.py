@@ -64,8 +64,8 @@ def tiny_config(**model_kw) -> ExperimentConfig:
     cfg = ExperimentConfig()
     m = cfg.model.model_copy(update={"llm": "tiny", "image_size": 32, "expert_dim": 32, "lora_rank": 4,
                                      "explain_max_tokens": 12, "motion_field_size": 16, **model_kw})
-    # a 2-layer LLM built from scratch needs more class steps than one answer epoch over ~36 toy
-    # clips gives (5 steps): the toy schedule keeps two decision epochs (the default has none)
+    # stage 2 keeps the default schedule: one answer epoch over ~36 toy clips is 5 steps, and the
+    # default step floor (train.stage2_min_steps) adds the decision epochs a small set needs
     t = cfg.train.model_copy(update={"stage1_epochs": 30, "stage1_min_steps": 60, "stage2_epochs": 1,
-                                     "stage2_decision_epochs": 2, "batch_size": 8, "lr": 3e-3})
+                                     "batch_size": 8, "lr": 3e-3})
     return cfg.model_copy(update={"model": m, "train": t})

@@ -115,3 +115,28 @@ def test_attention_auto_is_eager_on_cpu_and_sdpa_with_cuda(monkeypatch):
     with pytest.raises(ConfigError, match="llm_attention"):
         attention_implementation("flash")
     assert load_llm("tiny", attention="eager").model.config._attn_implementation == "eager"
+
+
+def test_rows_without_answers_take_their_own_pass_with_the_same_states_and_loss():
+    """A batch mixing answered and unanswered rows (``train.stage2_answer_share`` < 1) runs them
+    in two passes: the answer-position states are those of the rows alone (they sit before the
+    answer), and the LM loss is that of the answered rows alone."""
+    from deftmer.model.language import DeftLanguage
+
+    llm = tiny_llm(seed=3)
+    llm.model = add_lora(llm.model, rank=4, alpha=8, dropout=0.0, targets=["q_proj", "v_proj"]).eval()
+    lang = DeftLanguage(llm, ("negative", "positive", "surprise"), precision="fp32")
+    pb = lang.prompts
+    experts = torch.randn(3, 3, llm.hidden_size, generator=torch.Generator().manual_seed(1)) * 0.1
+    a0, a2 = pb.answer_ids("Emotion: positive\nEvidence: AU12"), pb.answer_ids("Emotion: surprise")
+    with torch.no_grad():
+        mixed = lang.run(experts, [a0, [], a2])
+        no_answers = lang.run(experts, None)
+        answered = lang.run(experts[[0, 2]], [a0, a2])
+    assert torch.allclose(mixed.answer_state, no_answers.answer_state, atol=1e-5)
+    assert torch.allclose(mixed.lm_loss, answered.lm_loss, atol=1e-6)
+    passes = []
+    inner = lang._run
+    lang._run = lambda e, a: passes.append((len(e), a is not None)) or inner(e, a)
+    lang.run(experts, [a0, [], a2])
+    assert passes == [(2, True), (1, False)]   # the unanswered row does not pad to an answer's length

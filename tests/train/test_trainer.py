@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "model"))
 from model_toys import make_clips, tiny_config  # noqa: E402
@@ -23,6 +24,7 @@ def _cfg():
     cfg.train.stage2_decision_epochs = 1  # class cross-entropy alone
     cfg.train.llm_batch_size = 6          # 16 clips: 3 stage-2 steps per epoch, 6 in all
     cfg.train.checkpoint_every = 1
+    cfg.train.stage2_min_steps = 0        # exactly the epochs above
     return cfg
 
 
@@ -141,3 +143,51 @@ def test_crossfit_and_heldout_cannot_both_be_set():
         TrainConfig(stage2_crossfit=True, stage2_heldout=0.5)
     with pytest.raises(ValidationError, match="stage2_train_experts"):
         TrainConfig(stage2_crossfit=True, stage2_train_experts=True)
+
+
+def test_answer_share_trains_a_seeded_share_of_the_answers_each_hybrid_epoch():
+    from deftmer.model.deft_training import _Stage2Plan
+
+    half = _Stage2Plan(n=16, bs=6, hybrid=2, decision=1, answer_share=0.5)
+    first, second = half.answered(0, seed=7), half.answered(1, seed=7)
+    assert first.sum() == 8 and second.sum() == 8
+    assert not torch.equal(first, second)                      # another draw each epoch
+    assert torch.equal(first, half.answered(0, seed=7))        # the same draw on a rerun
+    assert not half.answered(2, seed=7).any()                  # a decision epoch trains no answer
+    assert _Stage2Plan(n=16, bs=6, hybrid=1, decision=0).answered(0, seed=7).all()
+    # the batches of an epoch cover every row once, and carry each row's own flag
+    rows, flags = [], []
+    for step in range(half.per_epoch):
+        idx, _, answered = half.batch(step, 7, list(range(1, 17)), flip_on=False)
+        rows += idx.tolist()
+        flags += answered.tolist()
+    assert sorted(rows) == list(range(16))
+    assert [first[i].item() for i in rows] == flags
+
+
+def test_a_half_answer_share_run_is_repeatable_and_skips_answers_on_some_steps():
+    clips = make_clips(n_subjects=4, per_subject=4)
+    cfg = _cfg()
+    cfg.train.stage2_answer_share = 0.5
+    runs = []
+    for _ in range(2):
+        model = DeftModel(cfg, MEGC3)
+        stats = fit_model(model, clips)
+        runs.append(_probs(model, clips))
+    hybrid = [r for r in stats["log"] if r["phase"] == "stage2"][:3]
+    assert 0 < sum("lm" in r for r in hybrid) < 3   # 8 answers of 16 rows: unanswered rows batch together
+    assert all("llm_ce" in r for r in hybrid)
+    assert np.array_equal(runs[0], runs[1])
+
+
+def test_a_small_training_set_gets_decision_epochs_up_to_the_stage2_step_floor():
+    from deftmer.model.deft_training import _stage2_plan
+
+    tc = tiny_config().train          # one answer epoch, no decision epochs, floor 16 steps
+    assert tc.stage2_decision_epochs == 0 and tc.stage2_min_steps == 16
+    small = _stage2_plan(36, tc)      # 5 steps per epoch of 8 clips
+    assert (small.hybrid, small.decision, small.steps) == (1, 3, 20)
+    large = _stage2_plan(300, tc)     # 38 steps: one epoch is enough
+    assert (large.hybrid, large.decision) == (1, 0)
+    off = _stage2_plan(36, tc.model_copy(update={"stage2_epochs": 0}))   # no stage 2 asked: none added
+    assert off.steps == 0

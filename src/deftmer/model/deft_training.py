@@ -13,9 +13,11 @@ trains in each phase, on which parameters, with which losses:
   2. ``stage2`` the LLM — ``stage2_epochs`` epochs over the training clips' complete Uni-MER
      answers (Emotion, Evidence, Reasoning; never cut) under the decision instruction: LoRA, the
      projectors and the LLM class head learn the hybrid objective, class cross-entropy on the
-     LLM's class logits plus the language-model loss on every answer token; then
-     ``stage2_decision_epochs`` (none by default) of the class cross-entropy alone. The experts stay as stage 1
-     left them unless ``train.stage2_train_experts``.
+     LLM's class logits plus the language-model loss on every answer token (of a seeded
+     ``stage2_answer_share`` of the clips each epoch; the others learn the class alone, in a short
+     pass of their own); then ``stage2_decision_epochs`` (none by default) of the class
+     cross-entropy alone, more if needed to reach ``stage2_min_steps`` steps on a small set. The
+     experts stay as stage 1 left them unless ``train.stage2_train_experts``.
 
 With ``train.stage2_heldout`` the two stages train on different subjects: stage 1 on the kept
 ones, stage 2 on the held-out ones, whose expert evidence is then as uncertain as a test clip's.
@@ -258,13 +260,41 @@ class _Stage2Plan:
     def steps(self) -> int:
         return (self.hybrid + self.decision) * self.per_epoch
 
-    def batch(self, step: int, seed: int, lengths: list[int], flip_on: bool) -> tuple[torch.Tensor, torch.Tensor | None, bool]:
-        """Row indices, the epoch's mirror flag of every row, and whether answers are trained."""
+    answer_share: float = 1.0
+
+    def answered(self, epoch: int, seed: int) -> torch.Tensor:
+        """Which rows train their answer in ``epoch``: all in a hybrid epoch at share 1, a seeded
+        ``answer_share`` of them otherwise, none in a decision epoch."""
+        if epoch >= self.hybrid:
+            return torch.zeros(self.n, dtype=torch.bool)
+        if self.answer_share >= 1.0:
+            return torch.ones(self.n, dtype=torch.bool)
+        k = max(1, round(self.answer_share * self.n))
+        rows = torch.randperm(self.n, generator=_gen(seed, 3, epoch))[:k]
+        return torch.zeros(self.n, dtype=torch.bool).index_fill_(0, rows, True)
+
+    def batch(self, step: int, seed: int, lengths: list[int],
+              flip_on: bool) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Row indices, the epoch's mirror flag of every row, and which of the rows train their answer."""
         ep, k = divmod(step, self.per_epoch)
         gen = _gen(seed, 2, ep)
         flips = _flips(self.n, gen, flip_on)
-        with_answers = ep < self.hybrid
-        return _epoch_batches(self.n, self.bs, gen, lengths if with_answers else None)[k], flips, with_answers
+        answered = self.answered(ep, seed)
+        grouped = [n if a else 0 for n, a in zip(lengths, answered.tolist())] if ep < self.hybrid else None
+        idx = _epoch_batches(self.n, self.bs, gen, grouped)[k]
+        return idx, flips, answered[idx]
+
+
+def _stage2_plan(n: int, tc) -> _Stage2Plan:
+    """The configured epochs, with decision epochs added up to ``stage2_min_steps`` steps."""
+    plan = _Stage2Plan(n, min(tc.llm_batch_size, n), tc.stage2_epochs, tc.stage2_decision_epochs,
+                       tc.stage2_answer_share)
+    if plan.steps == 0 or plan.steps >= tc.stage2_min_steps:
+        return plan
+    missing = -(-(tc.stage2_min_steps - plan.steps) // plan.per_epoch)
+    logger.info("stage 2: %d steps per epoch over %d clips; %d decision epoch(s) added to reach "
+                "train.stage2_min_steps=%d", plan.per_epoch, n, missing, tc.stage2_min_steps)
+    return replace(plan, decision=plan.decision + missing)
 
 
 def _stage2_optimiser(model: DeftModel, tc) -> torch.optim.Optimizer:
@@ -285,7 +315,7 @@ def _stage2(model: DeftModel, views: _Views, answers: tuple[list, list | None], 
     """Epochs of the hybrid objective, then of the decision alone (see module docstring)."""
     tc, net, opt_state = model.cfg.train, model.net, ctx.optimizer_state
     n = views.plain.labels.shape[0]
-    plan = _Stage2Plan(n, min(tc.llm_batch_size, n), tc.stage2_epochs, tc.stage2_decision_epochs)
+    plan = _stage2_plan(n, tc)
     lengths = [len(a) for a in answers[0] + (answers[1] or [])]
     stats = {"stage2/answer_tokens_max": max(lengths), "stage2/answer_tokens_mean": round(sum(lengths) / len(lengths), 1)}
     if plan.steps == 0:
@@ -309,12 +339,13 @@ def _stage2_steps(model: DeftModel, views: _Views, answers: tuple[list, list | N
     cfg, tc, net = model.cfg, model.cfg.train, model.net
     done = 0
     for step in range(ctx.start_step, plan.steps):
-        idx, flips, with_answers = plan.batch(step, cfg.seed, [len(a) for a in answers[0]], views.mirrored is not None)
+        idx, flips, answered = plan.batch(step, cfg.seed, [len(a) for a in answers[0]], views.mirrored is not None)
+        answered = answered[ctx.shard(torch.arange(len(idx)))]
         idx = ctx.shard(idx)
         flip = None if flips is None else flips[idx]
         batch = views.batch(idx.to(views.plain.labels.device), flip)
         pick = [(1 if flip is not None and flip[j] else 0, i) for j, i in enumerate(idx.tolist())]
-        ans = [answers[v][i] for v, i in pick] if with_answers else None
+        ans = [answers[v][i] if a else [] for (v, i), a in zip(pick, answered.tolist())] if answered.any() else None
         text = None if texts is None else [texts[v][i] for v, i in pick]
         net.train(tc.stage2_train_experts)
         if net.fusion is not None:

@@ -87,7 +87,30 @@ class DeftLanguage:
                 m.weight = w
 
     def run(self, expert_embeds: torch.Tensor | list[torch.Tensor], answers: list[list[int]] | None = None) -> LLMPass:
-        """One pass of ``head | experts | tail [| answer]`` rows; see the module docstring."""
+        """``head | experts | tail [| answer]`` rows; see the module docstring.
+
+        Rows with an empty answer (``[]``) among rows with answers go through a pass of their own:
+        in one padded batch each would cost as many tokens as the longest answer.
+        """
+        if answers and not all(answers) and any(answers):
+            return self._run_split(expert_embeds, answers)
+        return self._run(expert_embeds, answers)
+
+    def _run_split(self, expert_embeds: torch.Tensor | list[torch.Tensor], answers: list[list[int]]) -> LLMPass:
+        """Answered rows in one pass (their LM loss), the rest in another; states in row order."""
+        with_ans = [i for i, a in enumerate(answers) if a]
+        without = [i for i, a in enumerate(answers) if not a]
+
+        def rows(ids: list[int]):
+            return expert_embeds[ids] if torch.is_tensor(expert_embeds) else [expert_embeds[i] for i in ids]
+
+        answered = self._run(rows(with_ans), [answers[i] for i in with_ans])
+        plain = self._run(rows(without), None)
+        state = torch.cat([answered.answer_state, plain.answer_state])
+        order = torch.argsort(torch.tensor(with_ans + without, device=state.device))
+        return LLMPass(state[order], answered.lm_loss)
+
+    def _run(self, expert_embeds: torch.Tensor | list[torch.Tensor], answers: list[list[int]] | None) -> LLMPass:
         base = self.base
         asm = self.prompts.assemble(base.get_input_embeddings(), expert_embeds, answers)
         with self.autocast(asm.embeds.device):

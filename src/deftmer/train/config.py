@@ -24,6 +24,14 @@ class TrainConfig(BaseModel):
     # (pooled 0.727 vs 0.743) and 1.28x longer folds (README, Real data).
     stage2_epochs: int = Field(1, ge=0)
     stage2_decision_epochs: int = Field(0, ge=0)
+    # share of the training clips whose complete answer a hybrid epoch trains (a seeded draw per
+    # epoch); the other rows learn the class cross-entropy alone, at ~10 tokens instead of ~70, in
+    # a pass of their own. 1.0: every answer, every epoch.
+    stage2_answer_share: float = Field(1.0, gt=0.0, le=1.0)
+    # a small training set gets few stage-2 steps from one epoch (36 clips: 5 steps): stage 2 runs
+    # at least this many, the missing ones as decision epochs (cheap); a training set of 128 clips
+    # or more is not affected (the dev pack's LOSO and LODO folds have 145-308). 0: no floor.
+    stage2_min_steps: int = Field(16, ge=0)
     stage2_lr: float = 1e-3            # projectors and the LLM class head
     lora_lr: float = 5e-4
     stage2_train_experts: bool = False  # False: the experts stay as stage 1 left them
