@@ -25,6 +25,7 @@ def _cfg():
     cfg.train.llm_batch_size = 6          # 16 clips: 3 stage-2 steps per epoch, 6 in all
     cfg.train.checkpoint_every = 1
     cfg.train.stage2_min_steps = 0        # exactly the epochs above
+    cfg.train.stage2_answer_share = 1.0   # every answer in the answer epoch
     return cfg
 
 
