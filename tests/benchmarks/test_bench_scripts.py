@@ -104,6 +104,20 @@ def test_accuracy_benchmark_runs_on_a_flow_pack_and_reports_what_cannot_run(tmp_
     assert "no onset frames" in table["deft-dynamic-only"][-1]            # a flow pack has no onset frame
 
 
+def test_answer_share_benchmark_times_stage2_once_per_share_on_a_flow_pack(tmp_path):
+    rows = [("casme2", f"sub0{i}", f"EP0{i}_0{k}", (i + k) % 3, f"sub0{i}_EP0{i}_0{k}.jpg")
+            for i in range(1, 4) for k in range(1, 4)]
+    (tmp_path / "pack").mkdir()
+    make_flowpack(tmp_path / "pack", rows)
+    md = tmp_path / "share.md"
+    run_script("bench_answer_share.py", str(tmp_path / "pack"), "--work", str(tmp_path / "work"), "--shares", "1,0.5",
+               "--set", "model.llm=tiny", "--set", "model.image_size=32", "--markdown", str(md))
+    table = table_rows(md.read_text(), "Stage 2 against the answer share")
+    assert list(table) == ["1", "0.5"]
+    assert [number(table[s][0]) for s in table] == [6, 3]     # answered rows of the 6 training clips
+    assert number(table["1"][2]) == 1.0 and number(table["0.5"][1]) > 0
+
+
 def test_a_wrong_root_is_one_clear_line_not_a_traceback(tmp_path):
     proc = subprocess.run([sys.executable, str(BENCH / "bench_accuracy.py"), "--work", str(tmp_path), "--no-synthme",
                            "--dataset", "casme2", "--root", str(tmp_path / "missing")],
