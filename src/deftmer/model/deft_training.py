@@ -251,6 +251,7 @@ class _Stage2Plan:
     bs: int
     hybrid: int
     decision: int
+    answer_share: float = 1.0    # of the rows in a hybrid epoch that train their answer
 
     @property
     def per_epoch(self) -> int:
@@ -259,8 +260,6 @@ class _Stage2Plan:
     @property
     def steps(self) -> int:
         return (self.hybrid + self.decision) * self.per_epoch
-
-    answer_share: float = 1.0
 
     def answered(self, epoch: int, seed: int) -> torch.Tensor:
         """Which rows train their answer in ``epoch``: all in a hybrid epoch at share 1, a seeded
@@ -340,8 +339,7 @@ def _stage2_steps(model: DeftModel, views: _Views, answers: tuple[list, list | N
     done = 0
     for step in range(ctx.start_step, plan.steps):
         idx, flips, answered = plan.batch(step, cfg.seed, [len(a) for a in answers[0]], views.mirrored is not None)
-        answered = answered[ctx.shard(torch.arange(len(idx)))]
-        idx = ctx.shard(idx)
+        idx, answered = ctx.shard(idx), ctx.shard(answered)
         flip = None if flips is None else flips[idx]
         batch = views.batch(idx.to(views.plain.labels.device), flip)
         pick = [(1 if flip is not None and flip[j] else 0, i) for j, i in enumerate(idx.tolist())]
