@@ -19,12 +19,12 @@ from bench_real import open_pack
 from bench_setup import experiment_config, prepare, run_script, show_table
 
 
-def stage2_seconds(cfg, class_set, train) -> float:
-    """Stage 2's seconds in one fit of the default DEFT on ``train``."""
+def fit_stats(cfg, class_set, train) -> dict:
+    """The training stats of one fit of the default DEFT on ``train`` (stage 2's seconds among them)."""
     from deftmer.models import create_model
     from deftmer.train.trainer import fit_model
 
-    return fit_model(create_model("deft", cfg, class_set), train)["stage2_s"]
+    return fit_model(create_model("deft", cfg, class_set), train)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -53,9 +53,10 @@ def main(argv: list[str] | None = None) -> None:
     for share in [float(s) for s in args.shares.split(",")]:
         cfg = experiment_config(None, [*base, f"train.stage2_answer_share={share}"])
         t0 = time.perf_counter()
-        s2 = stage2_seconds(cfg, ds.class_set, train)
+        stats = fit_stats(cfg, ds.class_set, train)
+        s2 = stats["stage2_s"]
         first = first or s2
-        rows.append([f"{share:g}", max(1, round(share * len(train))), round(s2, 1), round(first / s2, 2),
+        rows.append([f"{share:g}", stats["stage2/answered_rows"], round(s2, 1), round(first / s2, 2),
                      round(time.perf_counter() - t0, 1)])
         print(f"share {share}: stage 2 {s2:.1f} s", flush=True)
     show_table(f"Stage 2 against the answer share: {args.root.name}, fold {test_subject} ({len(train)} training clips)",

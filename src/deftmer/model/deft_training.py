@@ -316,7 +316,8 @@ def _stage2(model: DeftModel, views: _Views, answers: tuple[list, list | None], 
     n = views.plain.labels.shape[0]
     plan = _stage2_plan(n, tc)
     lengths = [len(a) for a in answers[0] + (answers[1] or [])]
-    stats = {"stage2/answer_tokens_max": max(lengths), "stage2/answer_tokens_mean": round(sum(lengths) / len(lengths), 1)}
+    stats = {"stage2/answer_tokens_max": max(lengths), "stage2/answer_tokens_mean": round(sum(lengths) / len(lengths), 1),
+             "stage2/answered_rows": int(plan.answered(0, model.cfg.seed).sum())}
     if plan.steps == 0:
         return 0, stats
     opt = _stage2_optimiser(model, tc)
