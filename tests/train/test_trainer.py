@@ -192,3 +192,39 @@ def test_a_small_training_set_gets_decision_epochs_up_to_the_stage2_step_floor()
     assert (large.hybrid, large.decision) == (1, 0)
     off = _stage2_plan(36, tc.model_copy(update={"stage2_epochs": 0}))   # no stage 2 asked: none added
     assert off.steps == 0
+
+
+def test_linear_stage2_schedule_decays_every_group_to_zero_from_its_own_rate():
+    from deftmer.model.deft_training import _schedule_lr
+
+    w = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([{"params": [w], "lr": 1e-3, "base_lr": 1e-3},
+                             {"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 5e-4, "base_lr": 5e-4}])
+    seen = []
+    for step in range(4):
+        _schedule_lr(opt, step, 4, "linear")
+        seen += [g["lr"] for g in opt.param_groups]
+    assert seen == pytest.approx([1e-3, 5e-4, 7.5e-4, 3.75e-4, 5e-4, 2.5e-4, 2.5e-4, 1.25e-4])
+    _schedule_lr(opt, 3, 4, "constant")
+    assert [g["lr"] for g in opt.param_groups] == [1e-3, 5e-4]
+
+
+def test_an_interrupted_linear_schedule_run_resumes_to_the_same_model(tmp_path):
+    clips = make_clips(n_subjects=4, per_subject=4)
+    cfg = _cfg()
+    cfg.train.stage2_lr_schedule = "linear"
+    reference = DeftModel(cfg, MEGC3)
+    fit_model(reference, clips)
+    constant = DeftModel(_cfg(), MEGC3)
+    fit_model(constant, clips)
+    assert not np.allclose(_probs(reference, clips), _probs(constant, clips))   # the schedule is used
+
+    def crash(phase, i, total):
+        if phase.startswith("stage 2") and i == 4:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        fit_model(DeftModel(cfg, MEGC3), clips, progress=crash, checkpoint_dir=tmp_path)
+    resumed = DeftModel(cfg, MEGC3)
+    fit_model(resumed, clips, checkpoint_dir=tmp_path)   # steps 5-6 at the rates of steps 5-6
+    assert np.array_equal(_probs(reference, clips), _probs(resumed, clips))

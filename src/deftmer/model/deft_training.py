@@ -306,7 +306,17 @@ def _stage2_optimiser(model: DeftModel, tc) -> torch.optim.Optimizer:
     if tc.stage2_train_experts:
         groups.append({"params": list(net.expert_modules.parameters()) + list(net.class_head.parameters()),
                        "lr": tc.lr * 0.1})
+    for g in groups:
+        g["base_lr"] = g["lr"]
     return torch.optim.AdamW(groups, weight_decay=tc.weight_decay)
+
+
+def _schedule_lr(opt: torch.optim.Optimizer, step: int, steps: int, schedule: str) -> None:
+    """Set each group's rate for ``step`` of ``steps`` from its ``base_lr``: a function of the
+    step index alone, so a run resumed mid-stage continues the same schedule."""
+    factor = 1.0 if schedule == "constant" else 1.0 - step / steps
+    for g in opt.param_groups:
+        g["lr"] = g["base_lr"] * factor
 
 
 def _stage2(model: DeftModel, views: _Views, answers: tuple[list, list | None], texts, weights,
@@ -357,6 +367,7 @@ def _stage2_steps(model: DeftModel, views: _Views, answers: tuple[list, list | N
         losses = model.llm_losses(out, batch, ans, weights, text)
         if tc.stage2_train_experts:
             losses.update(model.expert_losses(out, batch, weights))
+        _schedule_lr(opt, step, plan.steps, tc.stage2_lr_schedule)
         ctx.step(sum(losses.values()), opt)
         done += len(idx)
         ctx.log.append({"phase": "stage2", "step": step, **{k_: v.item() for k_, v in losses.items()}})

@@ -39,6 +39,10 @@ class TrainConfig(BaseModel):
     stage2_min_steps: int = Field(16, ge=0)
     stage2_lr: float = 1e-3            # projectors and the LLM class head
     lora_lr: float = 5e-4
+    # stage 2's learning rates over its steps: "constant", or "linear" decay from the rates above
+    # to zero at the last step (Hugging Face's fine-tuning default), so the trained LoRA and
+    # class head do not depend on the last few batches as much
+    stage2_lr_schedule: Literal["constant", "linear"] = "constant"
     stage2_train_experts: bool = False  # False: the experts stay as stage 1 left them
     # share of the training subjects (by clips, within each source database) kept out of stage 1
     # and used by stage 2 alone: the LLM then learns on expert evidence for clips the experts never
