@@ -215,7 +215,9 @@ def test_an_interrupted_linear_schedule_run_resumes_to_the_same_model(tmp_path):
     cfg.train.stage2_lr_schedule = "linear"
     reference = DeftModel(cfg, MEGC3)
     fit_model(reference, clips)
-    constant = DeftModel(_cfg(), MEGC3)
+    constant_cfg = _cfg()
+    constant_cfg.train.stage2_lr_schedule = "constant"
+    constant = DeftModel(constant_cfg, MEGC3)
     fit_model(constant, clips)
     assert not np.allclose(_probs(reference, clips), _probs(constant, clips))   # the schedule is used
 

@@ -17,6 +17,7 @@ trains in each phase, on which parameters, with which losses:
      ``stage2_answer_share`` of the clips each epoch; the others learn the class alone, in a short
      pass of their own); then ``stage2_decision_epochs`` (none by default) of the class
      cross-entropy alone, more if needed to reach ``stage2_min_steps`` steps on a small set. The
+     learning rates decay linearly to zero over these steps (``train.stage2_lr_schedule``). The
      experts stay as stage 1 left them unless ``train.stage2_train_experts``.
 
 With ``train.stage2_heldout`` the two stages train on different subjects: stage 1 on the kept
