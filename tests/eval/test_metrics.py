@@ -118,3 +118,34 @@ def test_au_f1_and_claim_support_from_prediction_table_and_json():
                 "n_folds", "au_f1", "claim_support", "model", "dataset", "protocol", "class_set", "timing"):
         assert key in d
     assert d["confusion"]["labels"] == list(CLASSES)
+
+
+def _one_hot_part(df: pd.DataFrame, name: str, picks: list[str]) -> pd.DataFrame:
+    return df.assign(**{f"{name}_prob_{c}": [0.8 if p == c else 0.1 for p in picks] for c in CLASSES})
+
+
+def test_a_part_of_the_model_is_scored_alone_on_the_same_clips():
+    df = _table(ROWS)   # the decision scores UF1 0.711 (above)
+    # the part is right on every clip but one negative it calls surprise, where the decision said positive
+    picks = list(df["true"])
+    picks[3] = "surprise"
+    m = compute_metrics(_one_hot_part(df, "experts_head", picks), CLASSES)
+    part = m.parts["experts_head"]
+    # its own table: negative recall 4/5 (F1 8/9), positive 3/3 (F1 1), surprise 2/2 with 1 FP (F1 0.8)
+    assert part.uf1 == pytest.approx((8 / 9 + 1 + 0.8) / 3)
+    assert part.uar == pytest.approx((0.8 + 1 + 1) / 3)
+    assert part.accuracy == pytest.approx(0.9) and part.n == 10
+    # it agrees with the decision where the decision was right (7 clips) and nowhere else
+    assert part.agreement == pytest.approx(0.7)
+    assert m.uf1 == pytest.approx(0.711111, abs=1e-6)              # the decision's scores are unchanged
+    assert json.loads(m.dumps())["parts"]["experts_head"]["agreement"] == pytest.approx(0.7)
+
+
+def test_a_part_missing_on_some_clips_or_some_classes_is_not_scored():
+    df = _one_hot_part(_table(ROWS), "experts_head", list(_table(ROWS)["true"]))
+    gap = df.copy()
+    gap.loc[2, "experts_head_prob_positive"] = float("nan")       # a fold from an older version
+    assert compute_metrics(gap, CLASSES).parts == {}
+    assert compute_metrics(df.drop(columns=["experts_head_prob_surprise"]), CLASSES).parts == {}
+    plain = _table(ROWS).assign(**{f"prob_{c}": 1 / 3 for c in CLASSES})
+    assert compute_metrics(plain, CLASSES).parts == {}             # the decision's own prob_<class> are no part

@@ -180,3 +180,24 @@ def test_report_reads_the_metrics_module_output_and_flags_missing_folds(tmp_path
     assert loaded.missing_folds == ["d"]
     html = write_report(run).html.read_text()
     assert 'id="incomplete"' in html and "1 fold(s) not done (d)" in html
+
+
+def test_report_shows_a_part_of_the_model_scored_alone(tmp_path):
+    import pandas as pd
+
+    from deftmer.eval.metrics import compute_metrics
+
+    df = pd.DataFrame({"true": ["negative", "positive", "surprise", "negative"],
+                       "pred": ["negative", "positive", "negative", "negative"],
+                       "subject": ["a", "a", "b", "b"], "source": ["casme2"] * 4,
+                       # the experts' head alone gets all four right, and disagrees with the decision once
+                       **{f"experts_head_prob_{c}": [float(c == t) for t in ["negative", "positive", "surprise",
+                                                                             "negative"]] for c in CLASSES}})
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.json").write_text(compute_metrics(df, CLASSES, model="deft").dumps())
+    assert load_run(run).parts["experts_head"]["agreement"] == pytest.approx(0.75)
+    files = write_report(run)
+    row = "| experts' own head (no LLM) alone, same models: UF1 / UAR (agrees with the decision) | 1.000 / 1.000 (0.750) |"
+    assert row in files.markdown.read_text()
+    assert "experts&#39; own head (no LLM) alone" in files.html.read_text()

@@ -8,6 +8,7 @@ from deftmer.data.labels import MEGC3
 from deftmer.data.sample import ActionUnit
 from deftmer.errors import CheckpointError
 from deftmer.model.deft import DeftModel
+from deftmer.model.inputs import mirror_clip
 from deftmer.models import create_model, load_model
 from deftmer.train.trainer import fit_model
 from deftmer.unimer.answer import claim_support, parse_answer
@@ -135,8 +136,24 @@ def test_no_llm_ablation_and_option_decision(data):
     model = DeftModel(tiny_config(use_llm=False, experts=["motion"]), MEGC3)
     stats = fit_model(model, data[0])
     assert model.llm is None and "stage2/lm" not in stats and "stage1/disentangle" not in stats
-    acc = np.mean([p.label == c.sample.label for p, c in zip(model.predict(data[1]), data[1])])
+    preds = model.predict(data[1])
+    acc = np.mean([p.label == c.sample.label for p, c in zip(preds, data[1])])
     assert acc >= 0.75
+    assert all(p.parts == {} for p in preds)   # the experts' head decides: no other part to report
+
+
+def test_an_llm_decision_reports_the_experts_head_of_the_same_model_beside_it(trained, data):
+    import torch
+
+    model, _ = trained
+    preds = model.predict(data[1])
+    with torch.no_grad():   # the experts' head on the clip and on its mirror image, averaged
+        plain = torch.softmax(model.net(model.tensors(data[1]).feats).class_logits, -1)
+        mirror = torch.softmax(model.net(model.tensors([mirror_clip(c) for c in data[1]]).feats).class_logits, -1)
+    head = ((plain + mirror) / 2).numpy()
+    got = np.array([[p.parts["experts_head"][c] for c in MEGC3.classes] for p in preds])
+    assert np.allclose(got, head, atol=1e-6)
+    assert not np.allclose(got, probs(preds), atol=1e-3)   # the decision is the LLM's, not this part
 
 
 def test_batched_explanations_match_one_clip_at_a_time(trained, data):

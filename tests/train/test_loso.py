@@ -87,6 +87,26 @@ def test_full_loso_writes_folds_predictions_and_metrics(toy, tmp_path):
     assert load_config(run / "config.yaml") == _cfg()
 
 
+def test_a_part_the_model_reports_is_kept_per_clip_and_scored_alone(toy, tmp_path, monkeypatch):
+    from deftmer.train.loso import evaluate_run
+
+    monkeypatch.setattr(toy_mer.CentroidModel, "with_part", True)   # the class farthest away
+    ds, cache = toy
+    run = tmp_path / "run"
+    res = run_loso(_cfg(), ds, cache, run, model_name=MODEL, progress=False)
+    preds = pd.read_csv(run / "predictions.csv")
+    part_cols = [f"farthest_prob_{c}" for c in ("negative", "positive", "surprise")]
+    assert list(preds.columns[-3:]) == part_cols
+    assert pd.read_csv(run / "folds" / "s01" / "predictions.csv").columns[-3:].tolist() == part_cols
+    far = preds[part_cols].to_numpy().argmax(1)
+    near = preds[["prob_negative", "prob_positive", "prob_surprise"]].to_numpy().argmax(1)
+    assert (far != near).all()
+    scores = json.loads((run / "metrics.json").read_text())["parts"]["farthest"]
+    assert scores["agreement"] == 0.0 and scores["n"] == 12
+    assert scores["uf1"] < res.metrics.uf1          # the farthest class is the wrong one on most clips
+    assert evaluate_run(run).parts["farthest"].uf1 == pytest.approx(scores["uf1"])   # read back from the table
+
+
 def test_interrupted_run_resumes_to_the_same_metrics(toy, tmp_path):
     ds, cache = toy
     clean = tmp_path / "clean"

@@ -230,3 +230,24 @@ def test_an_interrupted_linear_schedule_run_resumes_to_the_same_model(tmp_path):
     resumed = DeftModel(cfg, MEGC3)
     fit_model(resumed, clips, checkpoint_dir=tmp_path)   # steps 5-6 at the rates of steps 5-6
     assert np.array_equal(_probs(reference, clips), _probs(resumed, clips))
+
+
+def _llm_and_head_logprobs(model, clips):
+    with torch.no_grad():
+        out = model.net(model.tensors(clips).feats)
+        return model.class_logprobs(out), torch.log_softmax(out.class_logits.float(), -1)
+
+
+def test_distillation_pulls_the_llm_decision_towards_the_experts_head():
+    clips = make_clips(n_subjects=4, per_subject=4)
+    gaps, logs = [], []
+    for weight in (0.0, 5.0):
+        cfg = _cfg()
+        cfg.model.distill_weight = weight
+        model = DeftModel(cfg, MEGC3)
+        logs.append([r for r in fit_model(model, clips)["log"] if r["phase"] == "stage2"])
+        llm, head = _llm_and_head_logprobs(model, clips)
+        gaps.append(torch.nn.functional.kl_div(llm, head, reduction="batchmean", log_target=True).item())
+    assert not any("distill" in r for r in logs[0])
+    assert all(r["distill"] > 0 for r in logs[1])    # every stage-2 step, with and without answers
+    assert gaps[1] < 0.5 * gaps[0]                    # the LLM's decision follows the experts' ranking

@@ -87,6 +87,7 @@ class CentroidModel:
     name = "toy-centroid"
     fits: ClassVar[list[set[str]]] = []           # training subjects of every fit, for leak checks
     interrupt_at_fit: ClassVar[int | None] = None  # raise KeyboardInterrupt on this fit number
+    with_part: ClassVar[bool] = False              # also report a part: the class farthest away
 
     def __init__(self, cfg, class_set: ClassSet) -> None:
         self.cfg, self.class_set = cfg, class_set
@@ -121,8 +122,11 @@ class CentroidModel:
             if explain:
                 aus = "; ".join(f"AU{n} — motion" for n in CLASS_AUS[label])
                 text = f"Emotion: {label}\nEvidence: {aus}\nReasoning: nearest centroid"
+            far = np.exp(d) / np.exp(d).sum()
+            parts = {"farthest": {k: float(v) for k, v in zip(self.class_set.classes, far)}} if self.with_part else {}
             out.append(Prediction(sample_id=c.id, label=label,
-                                  probs={k: float(v) for k, v in zip(self.class_set.classes, p)}, text=text))
+                                  probs={k: float(v) for k, v in zip(self.class_set.classes, p)}, text=text,
+                                  parts=parts))
         return out
 
     def save(self, out_dir: Path) -> None:

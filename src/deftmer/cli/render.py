@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.table import Table
 
 from deftmer.errors import UserError
+from deftmer.eval.metrics import part_label
 from deftmer.utils.console import console
 from deftmer.utils.io import is_environment_error, os_error_message
 
@@ -78,6 +79,9 @@ def print_metrics(m) -> None:
         extra.append(f"AU F1 of generated answers {m.au_f1:.3f} (side-strict {m.au.f1_side:.3f}, {m.au.n_samples} clips)")
     if m.claim_support is not None:
         extra.append(f"motion claims supported by the flow {m.claim_support:.3f} ({m.claim_support_n} answers)")
+    for part, g in m.parts.items():
+        extra.append(f"{part_label(part)} alone, same trained models: UF1 {g.uf1:.4f} / UAR {g.uar:.4f} "
+                     f"(agrees with the decision on {g.agreement:.1%} of clips)")
     for line in extra:
         console.print(line)
     if m.missing_folds:

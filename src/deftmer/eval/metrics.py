@@ -71,6 +71,49 @@ class AUScores:
     n_samples: int
 
 
+@dataclass(frozen=True)
+class PartScores:
+    """UF1/UAR/accuracy of a part of the model scored alone on the same clips (a predictions
+    table's ``<part>_prob_<class>`` columns, e.g. DEFT's experts' head beside its LLM decision),
+    and ``agreement``: the share of clips where that part picks the class the model decided."""
+
+    uf1: float
+    uar: float
+    accuracy: float
+    agreement: float
+    n: int
+
+
+#: how tables name a part of the model scored alone
+PART_LABELS = {"experts_head": "experts' own head (no LLM)"}
+
+
+def part_label(part: str) -> str:
+    return PART_LABELS.get(part, part)
+
+
+def part_names(columns: Iterable[str], classes: Sequence[str]) -> list[str]:
+    """Parts with a ``<part>_prob_<class>`` column for every class, in column order."""
+    cols = set(columns)
+    found = [c[: -len(f"_prob_{classes[0]}")] for c in columns if c.endswith(f"_prob_{classes[0]}")] if classes else []
+    return [p for p in found if p and all(f"{p}_prob_{c}" in cols for c in classes)]
+
+
+def part_scores(df: pd.DataFrame, classes: Sequence[str]) -> dict[str, PartScores]:
+    """`PartScores` of each part in ``df`` (see `part_names`), from the argmax of its probabilities;
+    a part missing on some clips (a run resumed across versions) is left out, not scored on fewer."""
+    out = {}
+    for part in part_names(df.columns, classes):
+        probs = df[[f"{part}_prob_{c}" for c in classes]].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+        if np.isnan(probs).any():
+            continue
+        picked = [classes[i] for i in probs.argmax(1)] if len(df) else []
+        g = group_scores(df["true"].astype(str).tolist(), picked, classes)
+        agree = float(np.mean(np.array(picked) == df["pred"].astype(str).to_numpy())) if len(df) else 0.0
+        out[part] = PartScores(g.uf1, g.uar, g.accuracy, agree, g.n)
+    return out
+
+
 @dataclass
 class MetricsReport:
     """Everything `metrics.json` holds; ``to_json`` is the file's content."""
@@ -95,6 +138,7 @@ class MetricsReport:
     protocol: str = "loso"
     class_set: str = ""
     timing: dict[str, Any] = field(default_factory=dict)
+    parts: dict[str, PartScores] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -230,5 +274,5 @@ def compute_metrics(predictions: pd.DataFrame, classes: Sequence[str], **info: A
         per_source=per("source"), per_subject=per("subject"),
         confusion=ConfusionTable(labels=list(classes), matrix=cm.astype(int).tolist()),
         n_samples=len(df), au_f1=None if au is None else au.f1, au=au,
-        claim_support=cs_mean, claim_support_n=cs_n, **info,
+        claim_support=cs_mean, claim_support_n=cs_n, parts=part_scores(df, list(classes)), **info,
     )

@@ -18,6 +18,7 @@ import jinja2
 
 from deftmer.errors import UserError
 from deftmer.eval import figures as F
+from deftmer.eval.metrics import part_label
 from deftmer.eval.predictions import read_predictions
 from deftmer.eval.published import SELECTION_NOTE, PublishedResult, published_for
 from deftmer.utils.console import shell_arg
@@ -73,6 +74,7 @@ class RunSummary:
     examples: list[dict[str, str]] = field(default_factory=list)
     missing_folds: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    parts: dict[str, dict[str, Any]] = field(default_factory=dict)   # metrics.json "parts"
 
 
 @dataclass
@@ -141,7 +143,7 @@ def load_run(run_dir: str | Path) -> RunSummary:
                                               _num(s.get("f1")) or 0.0, int(s.get("support") or 0))
     cfg_path = d / CONFIG_FILE
     known = {"missing_folds", "complete", "folds_expected", "uf1", "uar", "accuracy", "per_class", "per_source", "per_subject", "confusion", "n_samples",
-             "n_folds", "au_f1", "claim_support", "model", "dataset", "protocol", "class_set", "timing"}
+             "n_folds", "au_f1", "claim_support", "model", "dataset", "protocol", "class_set", "timing", "parts"}
     return RunSummary(
         run_dir=d,
         model=str(m.get("model", "?")), dataset=str(m.get("dataset", "?")),
@@ -158,6 +160,8 @@ def load_run(run_dir: str | Path) -> RunSummary:
         examples=_read_examples(d / PREDICTIONS_FILE, labels),
         missing_folds=[str(x) for x in (m.get("missing_folds") or [])],
         extra={k: v for k, v in m.items() if k not in known and isinstance(v, (int, float, str, bool))},
+        parts={str(k): v for k, v in (m["parts"] if isinstance(m.get("parts"), dict) else {}).items()
+               if isinstance(v, dict)},
     )
 
 
@@ -273,6 +277,9 @@ def _summary_rows(run: RunSummary) -> list[tuple[str, str]]:
         rows.append(("AU F1 (answers vs labels)", _fmt(run.au_f1)))
     if run.claim_support is not None:
         rows.append(("motion-claim support", _fmt(run.claim_support)))
+    for part, g in run.parts.items():
+        rows.append((f"{part_label(part)} alone, same models: UF1 / UAR (agrees with the decision)",
+                     f"{_fmt(_num(g.get('uf1')))} / {_fmt(_num(g.get('uar')))} ({_fmt(_num(g.get('agreement')))})"))
     for k, v in run.extra.items():
         rows.append((k, _fmt(v) if isinstance(v, float) else str(v)))
     return rows

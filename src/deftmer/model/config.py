@@ -106,6 +106,14 @@ class DeftConfig(BaseModel):
     """Weight of the language-model loss on the answer tokens (stage 2)."""
     ce_weight: float = 1.0
     """Weight of the class cross-entropy on the LLM's class logits (stage 2)."""
+    distill_weight: float = Field(0.0, ge=0.0)
+    """Weight of a distillation term in stage 2: the KL divergence from the experts' own head
+    (frozen, the teacher) to the LLM's class distribution, both softened by ``distill_temperature``
+    (times its square, Hinton et al. 2015). On training clips the experts' head is ~99% right, so its
+    hard labels say nothing the class CE does not; its softened logits carry how it ranks the other
+    classes, which the LLM's decision learns to follow. The class still comes from the LLM alone."""
+    distill_temperature: float = Field(2.0, gt=0.0)
+    """Softening temperature of the distillation term (``distill_weight``)."""
     class_balanced: bool = True
     """Inverse-frequency class weights in every cross-entropy (macro UF1 is the metric)."""
     mirror_augment: bool = True

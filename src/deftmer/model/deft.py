@@ -48,6 +48,8 @@ from deftmer.preprocess.records import ClipInputs
 from deftmer.utils.seed import seed_everything
 
 WEIGHTS = deft_state.WEIGHTS
+#: name of the experts' own head among a prediction's parts (`deftmer.model.api.Prediction.parts`)
+EXPERTS_HEAD = "experts_head"
 
 
 class DeftModel:
@@ -127,7 +129,7 @@ class DeftModel:
                    ) -> dict[str, torch.Tensor]:
         assert self.language is not None and self.net is not None
         return deft_losses.llm_losses(self.cfg.model, self.net, self.language, self.llm_inputs(out, text_ids),
-                                      batch, answers, weights)
+                                      batch, answers, weights, teacher=out.class_logits)
 
     def class_logprobs(self, out: NetOutput, text_ids: list[list[int]] | None = None) -> torch.Tensor:
         return deft_decision.class_logprobs(self.net, self.language, self.decision, out, text_ids)
@@ -162,14 +164,18 @@ class DeftModel:
     def _predict_batch(self, part: list[ClipInputs], explain: bool, dev: torch.device) -> list[Prediction]:
         out = self.net(self.tensors(part).to(dev).feats)
         text_ids = self.text_inputs(part)
-        probs = self.class_logprobs(out, text_ids).exp()
+        probs, head = self.class_logprobs(out, text_ids).exp(), torch.softmax(out.class_logits.float(), -1)
         if self.cfg.model.mirror_tta:
             mirrored = [mirror_clip(c) for c in part]
             m_out = self.net(self.tensors(mirrored).to(dev).feats)
             probs = (probs + self.class_logprobs(m_out, self.text_inputs(mirrored)).exp()) / 2
+            head = (head + torch.softmax(m_out.class_logits.float(), -1)) / 2
         probs = probs.cpu().numpy()
+        # the experts' own head beside an LLM decision: what the LLM adds, on the same trained model
+        parts = {} if self.decision == "head" else {EXPERTS_HEAD: head.cpu().numpy()}
         texts = self._answers(part, out, probs, text_ids) if explain else [""] * len(part)
-        return [deft_explain.to_prediction(c.id, p, text, self.class_set) for c, p, text in zip(part, probs, texts)]
+        return [deft_explain.to_prediction(c.id, p, text, self.class_set, {k: v[j] for k, v in parts.items()})
+                for j, (c, p, text) in enumerate(zip(part, probs, texts))]
 
     def _answers(self, part: list[ClipInputs], out: NetOutput, probs: np.ndarray,
                  text_ids: list[list[int]] | None) -> list[str]:

@@ -57,11 +57,14 @@ def first_section(text: str) -> str:
     return " ".join(k for k in kept if k)
 
 
-def to_prediction(sample_id: str, probs: np.ndarray, text: str, class_set: ClassSet) -> Prediction:
-    """A `Prediction` from class probabilities and, with ``text``, the parts of the answer."""
+def to_prediction(sample_id: str, probs: np.ndarray, text: str, class_set: ClassSet,
+                  parts: dict[str, np.ndarray] | None = None) -> Prediction:
+    """A `Prediction` from class probabilities and, with ``text``, the parts of the answer;
+    ``parts``: other parts' class probabilities (see `Prediction.parts`)."""
     classes = class_set.classes
     label = classes[int(np.argmax(probs))]
-    pred = Prediction(sample_id, label, {c: float(v) for c, v in zip(classes, probs)})
+    pred = Prediction(sample_id, label, {c: float(v) for c, v in zip(classes, probs)},
+                      parts={k: {c: float(v) for c, v in zip(classes, p)} for k, p in (parts or {}).items()})
     if text:
         parsed = parse_answer(text, class_set)
         pred.text, pred.aus, pred.evidence, pred.reasoning = text, parsed.aus, parsed.evidence, parsed.reasoning

@@ -41,13 +41,25 @@ def expert_losses(cfg: DeftConfig, out: NetOutput, batch: ClipTensors, weights: 
 
 
 def llm_losses(cfg: DeftConfig, net: DeftNet, language: DeftLanguage, embeds, batch: ClipTensors,
-               answers: list[list[int]] | None, weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+               answers: list[list[int]] | None, weights: torch.Tensor | None = None,
+               teacher: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Stage 2's hybrid objective on the LLM inputs ``embeds``: class CE on the LLM's class logits
-    + the LM loss on the complete answers (``answers=None``: the class CE alone)."""
+    + the LM loss on the complete answers (``answers=None``: the class CE alone) + with
+    ``model.distill_weight``, distillation from the experts' head logits ``teacher``."""
     run = language.run(embeds, answers)
     logits = net.decision_head(run.answer_state)
     known = batch.labels >= 0
     losses = {} if run.lm_loss is None else {"lm": cfg.lm_weight * run.lm_loss}
     if known.any():
         losses["llm_ce"] = cfg.ce_weight * F.cross_entropy(logits[known], batch.labels[known], weight=weights)
+    if cfg.distill_weight > 0 and teacher is not None:
+        losses["distill"] = cfg.distill_weight * distillation_loss(logits, teacher, cfg.distill_temperature)
     return losses
+
+
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL(teacher || student) of the temperature-softened class distributions, times T^2 so its
+    gradients keep their size whatever T (Hinton et al. 2015); the teacher gets no gradient."""
+    t = temperature
+    return F.kl_div(F.log_softmax(student.float() / t, -1), F.log_softmax(teacher.detach().float() / t, -1),
+                    reduction="batchmean", log_target=True) * t * t

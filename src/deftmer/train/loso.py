@@ -37,7 +37,7 @@ from deftmer.data.dataset import MEDataset
 from deftmer.data.labels import ClassSet
 from deftmer.data.sample import Sample
 from deftmer.errors import CheckpointError, UserError
-from deftmer.eval.metrics import MetricsReport, compute_metrics
+from deftmer.eval.metrics import MetricsReport, compute_metrics, part_names
 from deftmer.eval.predictions import read_predictions
 from deftmer.model.api import Prediction, RunConfig, registering_module
 from deftmer.models import create_model
@@ -192,7 +192,8 @@ def _prediction_rows(fold: Fold, clips: list[ClipInputs], preds: list[Prediction
         row = {"sample_id": s.id, "subject": s.subject, "source": s.source or s.dataset, "true": s.label,
                "pred": p.label, **{f"prob_{c}": float(p.probs.get(c, 0.0)) for c in classes},
                "text": p.text, "pred_aus": "+".join(named), "true_aus": _aus_cell(s),
-               "claim_support": cs, "fold": fold.name}
+               "claim_support": cs, "fold": fold.name,
+               **{f"{part}_prob_{c}": float(probs.get(c, 0.0)) for part, probs in p.parts.items() for c in classes}}
         rows.append(row)
         if p.text.strip():
             descriptions.append({"sample_id": s.id, "subject": s.subject, "true": s.label, "pred": p.label,
@@ -274,6 +275,7 @@ def merge_run(run_dir: Path, write: bool = True) -> MetricsReport:
             "pred_aus", "true_aus", "claim_support", "fold"]
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
     df = df.sort_values("sample_id", kind="stable").reset_index(drop=True)
+    cols += [f"{part}_prob_{c}" for part in part_names(df.columns, classes) for c in classes]
     missing = [f for f in card["folds"] if f not in done]
     if missing:
         logger.warning(f"{len(missing)} of {len(card['folds'])} folds not done yet ({', '.join(missing[:8])}"
