@@ -124,3 +124,28 @@ def test_a_wrong_root_is_one_clear_line_not_a_traceback(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert "does not exist" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_decisions_benchmark_rescores_a_finished_deft_run_and_reproduces_its_predictions(tmp_path):
+    rows = [("casme2", f"sub0{i}", f"EP0{i}_0{k}", (i + k) % 3, f"sub0{i}_EP0{i}_0{k}.jpg")
+            for i in range(1, 4) for k in range(1, 4)]
+    (tmp_path / "pack").mkdir()
+    make_flowpack(tmp_path / "pack", rows)
+    tiny = ["--set", "model.llm=tiny", "--set", "model.image_size=32", "--set", "train.stage1_min_steps=5",
+            "--set", "eval.generate_explanations=false", "--set", "eval.workers=1"]
+    for cmd in (["prepare", "-d", "flowpack", "-r", str(tmp_path / "pack"), "--cache", str(tmp_path / "cache")],
+                ["loso", "-d", "flowpack", "-r", str(tmp_path / "pack"), "--cache", str(tmp_path / "cache"),
+                 "-o", str(tmp_path / "run"), *tiny]):
+        proc = subprocess.run([sys.executable, "-m", "deftmer.cli", *cmd], capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    md = tmp_path / "decisions.md"
+    run_script("bench_decisions.py", str(tmp_path / "run"), "--cache", str(tmp_path / "cache"), "--markdown", str(md))
+    lines = md.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("### DEFT's decisions")) + 4
+    table = {cells[1]: cells[2:] for cells in ([c.strip() for c in line.strip("|").split("|")]
+                                              for line in lines[start:] if line.startswith("|"))}
+    assert list(table) == ["llm", "options", "hybrid", "head", "llm+head"]
+    assert number(table["llm"][-2]) == 1.0 and number(table["llm"][-1]) < 1e-5   # the run's own predictions
+    for cells in table.values():
+        uf1, uar = (float(x) for x in cells[0].split(" / "))
+        assert 0 <= uf1 <= 1 and 0 <= uar <= 1
