@@ -55,10 +55,12 @@ def fold_logprobs(fold_dir: Path, by_id: dict, cache: Path) -> tuple[pd.DataFram
     return run_preds, probs
 
 
-def uf1_uar(true: pd.Series, pred: np.ndarray) -> str:
-    from sklearn.metrics import f1_score, recall_score
+def uf1_uar(true: pd.Series, pred: np.ndarray, classes: tuple[str, ...]) -> str:
+    """UF1 / UAR by the package's own rule (`deftmer.eval.metrics.group_scores`), as in metrics.json."""
+    from deftmer.eval.metrics import group_scores
 
-    return f"{f1_score(true, pred, average='macro'):.3f} / {recall_score(true, pred, average='macro'):.3f}"
+    g = group_scores(true.astype(str).tolist(), list(pred), classes)
+    return f"{g.uf1:.3f} / {g.uar:.3f}"
 
 
 def score_run(run_dir: Path, cache: Path) -> tuple[list[list], list[str]]:
@@ -82,13 +84,14 @@ def score_run(run_dir: Path, cache: Path) -> tuple[list[list], list[str]]:
         print(f"{run_dir.name}: fold {fold.name} ({k + 1}/{len(folds)}, {time.perf_counter() - t0:.0f} s)", flush=True)
     runs = pd.concat(frames, ignore_index=True)
     own = runs[[f"prob_{c}" for c in classes]].to_numpy()
+    sources = sorted(runs["source"].unique())
+    masks = [(runs["source"] == s).to_numpy() for s in sources]
     rows = []
     for d in DECISIONS:
         p = np.concatenate(probs[d])
         pred = np.array(classes)[p.argmax(1)]
-        sources = sorted(runs["source"].unique())
-        per_source = [uf1_uar(runs["true"][m], pred[m]) for m in ((runs["source"] == s).to_numpy() for s in sources)]
-        rows.append([run_dir.name, d, uf1_uar(runs["true"], pred), *per_source,
+        per_source = [uf1_uar(runs["true"][m], pred[m], classes) for m in masks]
+        rows.append([run_dir.name, d, uf1_uar(runs["true"], pred, classes), *per_source,
                      f"{np.mean(pred == runs['pred'].to_numpy()):.3f}",
                      f"{np.abs(p - own).max():.1e}" if d == "llm" else ""])
     return rows, sources
