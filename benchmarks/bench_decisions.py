@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from bench_setup import run_script, show_table
+from deftmer.errors import UserError
 
 DECISIONS = ("llm", "options", "hybrid", "head", "llm+head")
 
@@ -38,7 +39,7 @@ def fold_logprobs(fold_dir: Path, by_id: dict, cache: Path) -> tuple[pd.DataFram
 
     model = load_model(fold_dir)
     if getattr(model, "language", None) is None:
-        raise SystemExit(f"{fold_dir} is not a DEFT model with an LLM; pass runs of `deftmer loso` with --model deft")
+        raise UserError(f"{fold_dir} is not a DEFT model with an LLM; pass runs of `deftmer loso` with --model deft")
     run_preds = pd.read_csv(fold_dir / "predictions.csv")
     clips = load_clip_inputs([by_id[i] for i in run_preds["sample_id"]], cache, model.cfg.preprocess)
     views = [clips] + ([[mirror_clip(c) for c in clips]] if model.cfg.model.mirror_tta else [])
@@ -68,12 +69,14 @@ def score_run(run_dir: Path, cache: Path) -> tuple[list[list], list[str]]:
     from deftmer.config import load_config
     from deftmer.data.dataset import load_dataset
 
+    if not (run_dir / "config.yaml").is_file():
+        raise UserError(f"{run_dir} is not a run folder of `deftmer loso` (no config.yaml); pass the --out of a DEFT run")
     cfg = load_config(run_dir / "config.yaml")
     ds = load_dataset(cfg.data.dataset, cfg.data.root, **cfg.data.options)
     by_id, classes = {s.id: s for s in ds.labelled()}, ds.class_set.classes
     folds = sorted(p.parent for p in (run_dir / "folds").glob("*/done.json"))
     if not folds:
-        raise SystemExit(f"{run_dir} has no finished folds (folds/*/done.json); pass the --out of `deftmer loso`")
+        raise UserError(f"{run_dir} has no finished folds (folds/*/done.json); pass the --out of `deftmer loso`")
     frames, probs = [], {d: [] for d in DECISIONS}
     t0 = time.perf_counter()
     for k, fold in enumerate(folds):

@@ -149,3 +149,11 @@ def test_decisions_benchmark_rescores_a_finished_deft_run_and_reproduces_its_pre
     for cells in table.values():
         uf1, uar = (float(x) for x in cells[0].split(" / "))
         assert 0 <= uf1 <= 1 and 0 <= uar <= 1
+
+
+def test_decisions_benchmark_on_a_folder_that_is_no_run_is_one_clear_line(tmp_path):
+    for folder in (tmp_path / "missing", tmp_path):
+        proc = subprocess.run([sys.executable, str(BENCH / "bench_decisions.py"), str(folder), "--cache", str(tmp_path)],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2
+        assert "is not a run folder of `deftmer loso` (no config.yaml)" in proc.stderr and "Traceback" not in proc.stderr
