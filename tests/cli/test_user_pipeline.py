@@ -67,6 +67,41 @@ def test_predict_json_on_a_frame_folder(world):
     true_regions = {r for au in truth.aus for r in au.regions}
     assert out["moving_regions"] and out["moving_regions"][0]["region"] in true_regions
     assert r.stderr.strip() == ""        # no library chatter on a successful run
+    assert out["parts"] == {}            # one decision only: no other part to show
+
+
+class _WithExpertsHead:
+    """A saved model whose predictions also carry a second part's distribution, as DEFT's do
+    (its experts' own head beside the LLM's decision): here the model's own, reversed."""
+
+    def __init__(self, model):
+        self.model, self.name = model, "with-parts"
+
+    def predict(self, clips, explain=False):
+        preds = self.model.predict(clips, explain=explain)
+        for p in preds:
+            classes = list(p.probs)
+            p.parts = {"experts_head": dict(zip(classes, reversed([p.probs[c] for c in classes])))}
+        return preds
+
+
+def test_predict_shows_the_experts_head_beside_the_decision(world, capsys):
+    from deftmer.cli.render import print_analysis
+    from deftmer.cli.options import config_for_checkpoint
+    from deftmer.models import load_model
+    from deftmer.predict.clip import predict_clip
+
+    sample = world["samples"][sorted(world["truth"])[0]]
+    cfg = config_for_checkpoint(world["ckpt"], None, None)
+    model = _WithExpertsHead(load_model(world["ckpt"]))
+    analysis, _ = predict_clip(sample.frames[0].parent, model, cfg)
+    classes = list(analysis.probs)
+    head = analysis.parts["experts_head"]
+    assert [head[c] for c in classes] == pytest.approx([analysis.probs[c] for c in reversed(classes)], abs=1e-4)
+    assert json.loads(json.dumps(analysis.to_json()))["parts"]["experts_head"] == head
+    print_analysis(analysis)
+    top = max(head, key=head.get)
+    assert f"experts' own head (no LLM): {top} ({head[top]:.3f}" in capsys.readouterr().out
 
 
 def test_predict_table_with_given_onset_and_apex_on_a_video(world, tmp_path):

@@ -25,6 +25,10 @@ def print_analysis(a) -> None:
     for k, v in sorted(a.probs.items(), key=lambda kv: -kv[1]):
         t.add_row(f"[bold]{k}[/]" if k == a.label else k, f"{v:.3f}")
     console.print(t)
+    for part, probs in a.parts.items():
+        top = max(probs, key=probs.get)
+        console.print(f"{part_label(part)}: {top} ({probs[top]:.3f}; "
+                      + ", ".join(f"{k} {v:.3f}" for k, v in probs.items()) + ")", highlight=False)
     spotted = " (spotted)" if a.apex_spotted else ""
     console.print(f"frames: {a.n_frames}, onset {a.onset_index}, apex {a.apex_index}{spotted}; "
                   f"head motion removed: ({a.head_motion_px[0]:+.2f}, {a.head_motion_px[1]:+.2f}) px")

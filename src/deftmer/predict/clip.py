@@ -64,6 +64,9 @@ class ClipPrediction:
     frames_without_face: int = 0
     face_frames: tuple[int, int] | None = None   # the run of face frames used (first, last)
     note: str = ""                               # what was chosen for the user (e.g. a later onset)
+    # class probabilities of the model's other parts, by part name (DEFT: its experts' own head
+    # beside the LLM's decision; see `deftmer.model.api.Prediction.parts`); empty for other models
+    parts: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -234,6 +237,7 @@ def predict_clip(path: str | Path, model: MERModel, cfg: RunConfig, onset: int |
         description=description, generated_text=pred.text, moving_regions=moving, motion_aus=motion_aus,
         head_motion_px=(round(float(prepared.head_motion[0]), 3), round(float(prepared.head_motion[1]), 3)),
         model=getattr(model, "name", ""), frames_without_face=clip.without_face, face_frames=used, note=note,
+        parts={k: {c: round(float(v), 4) for c, v in p.items()} for k, p in pred.parts.items()},
     ), prepared
 
 
