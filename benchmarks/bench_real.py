@@ -28,15 +28,18 @@ MODELS = ("deft", "deft-no-llm", "deft-motion-text", "deft-motion-only", "deft-s
 
 
 def open_pack(root: Path, casme2: Path | None, samm: Path | None, cfg):
+    """The flow pack, and ``cfg.data`` set to it, so each run folder's config.yaml names the data
+    it was trained on (as `deftmer loso` writes it) and tools that reopen a run find it."""
     from deftmer.data.dataset import load_dataset
 
     if not (root / "combined_3_class2_for_optical_flow.csv").is_file():
         raise UserError(f"{root} is not a flow pack (no combined_3_class2_for_optical_flow.csv); pass the pack's root")
     options = dict(cfg.data.options)
     if casme2:
-        options["casme2_coding"] = casme2
+        options["casme2_coding"] = str(casme2)
     if samm:
-        options["samm_coding"] = samm
+        options["samm_coding"] = str(samm)
+    cfg.data.dataset, cfg.data.root, cfg.data.options = "flowpack", str(root), options
     return load_dataset("flowpack", root, **options)
 
 

@@ -118,6 +118,30 @@ def test_answer_share_benchmark_times_stage2_once_per_share_on_a_flow_pack(tmp_p
     assert number(table["1"][2]) == 1.0 and number(table["0.5"][1]) > 0
 
 
+def test_real_benchmark_runs_both_protocols_and_its_run_folders_name_the_pack(tmp_path):
+    rows = ([("casme2", f"sub0{i}", f"EP0{i}_0{k}", (i + k) % 3, f"sub0{i}_EP0{i}_0{k}.jpg")
+             for i in range(1, 4) for k in range(1, 3)]
+            + [("smic", f"s0{i}", f"s0{i}_ne_0{k}", (i + k + 1) % 3, f"s0{i}_s0{i}_ne_0{k}.jpg")
+               for i in range(1, 4) for k in range(1, 3)])
+    (tmp_path / "pack").mkdir()
+    make_flowpack(tmp_path / "pack", rows)
+    md = tmp_path / "real.md"
+    run_script("bench_real.py", str(tmp_path / "pack"), "--work", str(tmp_path / "work"), "--models", "flow-cnn",
+               "--protocols", "loso,lodo", "--markdown", str(md))
+    text = md.read_text()
+    loso, lodo = table_rows(text, "Real data, LOSO"), table_rows(text, "Real data, LODO")
+    for table in (loso, lodo):
+        uf1, uar = number(table["flow-cnn"][0]), number(table["flow-cnn"][1])
+        assert 0 <= uf1 <= 1 and 0 <= uar <= 1 and table["flow-cnn"][-1] == ""     # no error
+    from deftmer.config import load_config
+
+    for protocol, folds in (("loso", 6), ("lodo", 2)):
+        run = tmp_path / "work" / "runs" / protocol / "flow-cnn"
+        assert len(list((run / "folds").glob("*/done.json"))) == folds
+        data = load_config(run / "config.yaml").data       # what tools that reopen the run read
+        assert (data.dataset, data.root) == ("flowpack", str(tmp_path / "pack"))
+
+
 def test_a_wrong_root_is_one_clear_line_not_a_traceback(tmp_path):
     proc = subprocess.run([sys.executable, str(BENCH / "bench_accuracy.py"), "--work", str(tmp_path), "--no-synthme",
                            "--dataset", "casme2", "--root", str(tmp_path / "missing")],
