@@ -86,8 +86,8 @@ class _WithExpertsHead:
 
 
 def test_predict_shows_the_experts_head_beside_the_decision(world, capsys):
-    from deftmer.cli.render import print_analysis
     from deftmer.cli.options import config_for_checkpoint
+    from deftmer.cli.render import print_analysis
     from deftmer.models import load_model
     from deftmer.predict.clip import predict_clip
 

@@ -251,3 +251,18 @@ def test_distillation_pulls_the_llm_decision_towards_the_experts_head():
     assert not any("distill" in r for r in logs[0])
     assert all(r["distill"] > 0 for r in logs[1])    # every stage-2 step, with and without answers
     assert gaps[1] < 0.5 * gaps[0]                    # the LLM's decision follows the experts' ranking
+
+
+def test_llm_label_smoothing_softens_the_llm_decision_and_leaves_the_experts_alone():
+    clips = make_clips(n_subjects=4, per_subject=4)
+    confidence, heads = [], []
+    for smoothing in (0.0, 0.5):
+        cfg = _cfg()
+        cfg.model.llm_label_smoothing = smoothing
+        model = DeftModel(cfg, MEGC3)
+        fit_model(model, clips)
+        llm, head = _llm_and_head_logprobs(model, clips)
+        confidence.append(llm.exp().max(-1).values.mean().item())
+        heads.append(head)
+    assert confidence[1] < confidence[0] - 0.05       # the LLM's training-clip answers are less sure
+    assert torch.equal(heads[0], heads[1])            # stage 1 and the experts' head are untouched

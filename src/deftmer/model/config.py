@@ -106,6 +106,10 @@ class DeftConfig(BaseModel):
     """Weight of the language-model loss on the answer tokens (stage 2)."""
     ce_weight: float = 1.0
     """Weight of the class cross-entropy on the LLM's class logits (stage 2)."""
+    llm_label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    """Label smoothing of the class cross-entropy on the LLM's class logits (stage 2 only; the
+    experts' head keeps hard labels): a regulariser for the LLM path, which fits its ~300 training
+    clips with far more parameters than the experts' linear head."""
     distill_weight: float = Field(0.0, ge=0.0)
     """Weight of a distillation term in stage 2: the KL divergence from the experts' own head
     (frozen, the teacher) to the LLM's class distribution, both softened by ``distill_temperature``

@@ -51,7 +51,8 @@ def llm_losses(cfg: DeftConfig, net: DeftNet, language: DeftLanguage, embeds, ba
     known = batch.labels >= 0
     losses = {} if run.lm_loss is None else {"lm": cfg.lm_weight * run.lm_loss}
     if known.any():
-        losses["llm_ce"] = cfg.ce_weight * F.cross_entropy(logits[known], batch.labels[known], weight=weights)
+        losses["llm_ce"] = cfg.ce_weight * F.cross_entropy(logits[known], batch.labels[known], weight=weights,
+                                                            label_smoothing=cfg.llm_label_smoothing)
     if cfg.distill_weight > 0 and teacher is not None:
         losses["distill"] = cfg.distill_weight * distillation_loss(logits, teacher, cfg.distill_temperature)
     return losses
