@@ -64,7 +64,18 @@ def uf1_uar(true: pd.Series, pred: np.ndarray, classes: tuple[str, ...]) -> str:
     return f"{g.uf1:.3f} / {g.uar:.3f}"
 
 
-def score_run(run_dir: Path, cache: Path) -> tuple[list[list], list[str]]:
+def run_labels(runs: list[Path]) -> list[str]:
+    """Each run's name in the table: its folder name, or as many parent folders as it takes to
+    tell runs apart (`bench_real.py` names every DEFT run folder ``deft``)."""
+    parts = [r.resolve().parts for r in runs]
+    for depth in range(1, max(len(p) for p in parts) + 1):
+        labels = ["/".join(p[-depth:]) for p in parts]
+        if len(set(labels)) == len(labels):
+            return labels
+    return labels
+
+
+def score_run(run_dir: Path, cache: Path, label: str) -> tuple[list[list], list[str]]:
     """Table rows (one per decision) for the run in ``run_dir``, and the sources in its columns."""
     from deftmer.config import load_config
     from deftmer.data.dataset import load_dataset
@@ -84,7 +95,7 @@ def score_run(run_dir: Path, cache: Path) -> tuple[list[list], list[str]]:
         frames.append(preds)
         for d in DECISIONS:
             probs[d].append(p[d])
-        print(f"{run_dir.name}: fold {fold.name} ({k + 1}/{len(folds)}, {time.perf_counter() - t0:.0f} s)", flush=True)
+        print(f"{label}: fold {fold.name} ({k + 1}/{len(folds)}, {time.perf_counter() - t0:.0f} s)", flush=True)
     runs = pd.concat(frames, ignore_index=True)
     own = runs[[f"prob_{c}" for c in classes]].to_numpy()
     sources = sorted(runs["source"].unique())
@@ -94,7 +105,7 @@ def score_run(run_dir: Path, cache: Path) -> tuple[list[list], list[str]]:
         p = np.concatenate(probs[d])
         pred = np.array(classes)[p.argmax(1)]
         per_source = [uf1_uar(runs["true"][m], pred[m], classes) for m in masks]
-        rows.append([run_dir.name, d, uf1_uar(runs["true"], pred, classes), *per_source,
+        rows.append([label, d, uf1_uar(runs["true"], pred, classes), *per_source,
                      f"{np.mean(pred == runs['pred'].to_numpy()):.3f}",
                      f"{np.abs(p - own).max():.1e}" if d == "llm" else ""])
     return rows, sources
@@ -111,8 +122,8 @@ def main(argv: list[str] | None = None) -> None:
 
     set_threads(1)
     rows, sources = [], []
-    for run in args.runs:
-        run_rows, sources = score_run(run, args.cache)
+    for run, label in zip(args.runs, run_labels(args.runs)):
+        run_rows, sources = score_run(run, args.cache, label)
         rows += run_rows
     show_table("DEFT's decisions on the same trained fold models",
                ["run", "decision", "UF1 / UAR", *[f"{s} UF1 / UAR" for s in sources], "agrees with the run",

@@ -181,3 +181,12 @@ def test_decisions_benchmark_on_a_folder_that_is_no_run_is_one_clear_line(tmp_pa
                               capture_output=True, text=True, timeout=300)
         assert proc.returncode == 2
         assert "is not a run folder of `deftmer loso` (no config.yaml)" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_decisions_benchmark_tells_apart_runs_that_share_a_folder_name():
+    sys.path.insert(0, str(BENCH))
+    from bench_decisions import run_labels
+
+    assert run_labels([Path("/w/s0"), Path("/w/s1")]) == ["s0", "s1"]
+    assert run_labels([Path("/w/lodo_s1/runs/lodo/deft"), Path("/w/lodo_s2/runs/lodo/deft")]) == [
+        "lodo_s1/runs/lodo/deft", "lodo_s2/runs/lodo/deft"]
