@@ -232,21 +232,25 @@ def test_an_interrupted_linear_schedule_run_resumes_to_the_same_model(tmp_path):
     assert np.array_equal(_probs(reference, clips), _probs(resumed, clips))
 
 
-def _llm_and_head_logprobs(model, clips):
+def _fit_with(clips, **model_settings):
+    """A tiny DEFT fitted with ``model_settings`` on top of the test config: its stage-2 log rows,
+    and its LLM's and experts' head's class log-probabilities on the training clips."""
+    cfg = _cfg()
+    for key, value in model_settings.items():
+        setattr(cfg.model, key, value)
+    model = DeftModel(cfg, MEGC3)
+    log = [r for r in fit_model(model, clips)["log"] if r["phase"] == "stage2"]
     with torch.no_grad():
         out = model.net(model.tensors(clips).feats)
-        return model.class_logprobs(out), torch.log_softmax(out.class_logits.float(), -1)
+        return log, model.class_logprobs(out), torch.log_softmax(out.class_logits.float(), -1)
 
 
 def test_distillation_pulls_the_llm_decision_towards_the_experts_head():
     clips = make_clips(n_subjects=4, per_subject=4)
     gaps, logs = [], []
     for weight in (0.0, 5.0):
-        cfg = _cfg()
-        cfg.model.distill_weight = weight
-        model = DeftModel(cfg, MEGC3)
-        logs.append([r for r in fit_model(model, clips)["log"] if r["phase"] == "stage2"])
-        llm, head = _llm_and_head_logprobs(model, clips)
+        log, llm, head = _fit_with(clips, distill_weight=weight)
+        logs.append(log)
         gaps.append(torch.nn.functional.kl_div(llm, head, reduction="batchmean", log_target=True).item())
     assert not any("distill" in r for r in logs[0])
     assert all(r["distill"] > 0 for r in logs[1])    # every stage-2 step, with and without answers
@@ -255,14 +259,7 @@ def test_distillation_pulls_the_llm_decision_towards_the_experts_head():
 
 def test_llm_label_smoothing_softens_the_llm_decision_and_leaves_the_experts_alone():
     clips = make_clips(n_subjects=4, per_subject=4)
-    confidence, heads = [], []
-    for smoothing in (0.0, 0.5):
-        cfg = _cfg()
-        cfg.model.llm_label_smoothing = smoothing
-        model = DeftModel(cfg, MEGC3)
-        fit_model(model, clips)
-        llm, head = _llm_and_head_logprobs(model, clips)
-        confidence.append(llm.exp().max(-1).values.mean().item())
-        heads.append(head)
-    assert confidence[1] < confidence[0] - 0.05       # the LLM's training-clip answers are less sure
-    assert torch.equal(heads[0], heads[1])            # stage 1 and the experts' head are untouched
+    (_, sharp, head0), (_, smooth, head1) = (_fit_with(clips, llm_label_smoothing=x) for x in (0.0, 0.5))
+    # the LLM's answers on its training clips are less sure; stage 1 and the experts' head are untouched
+    assert smooth.exp().max(-1).values.mean() < sharp.exp().max(-1).values.mean() - 0.05
+    assert torch.equal(head0, head1)
