@@ -190,3 +190,37 @@ def test_decisions_benchmark_tells_apart_runs_that_share_a_folder_name():
     assert run_labels([Path("/w/s0"), Path("/w/s1")]) == ["s0", "s1"]
     assert run_labels([Path("/w/lodo_s1/runs/lodo/deft"), Path("/w/lodo_s2/runs/lodo/deft")]) == [
         "lodo_s1/runs/lodo/deft", "lodo_s2/runs/lodo/deft"]
+
+
+def test_seeds_benchmark_averages_finished_runs_and_pairs_settings_by_seed(tmp_path):
+    rows = [("casme2", f"sub0{i}", f"EP0{i}_0{k}", (i + k) % 3, f"sub0{i}_EP0{i}_0{k}.jpg")
+            for i in range(1, 4) for k in range(1, 4)]
+    (tmp_path / "pack").mkdir()
+    make_flowpack(tmp_path / "pack", rows)
+    data = ["-d", "flowpack", "-r", str(tmp_path / "pack"), "--cache", str(tmp_path / "cache")]
+    runs = {("flow-cnn", 0): None, ("flow-cnn", 1): None, ("mdmo-svm", 1): None}
+    commands = [["prepare", *data]]
+    for model, seed in runs:
+        runs[model, seed] = tmp_path / f"{model}-{seed}"
+        commands.append(["loso", *data, "-o", str(runs[model, seed]), "--model", model, "--set", f"seed={seed}"])
+    for cmd in commands:
+        proc = subprocess.run([sys.executable, "-m", "deftmer.cli", *cmd], capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    md = tmp_path / "seeds.md"
+    run_script("bench_seeds.py", "--group", f"cnn={runs['flow-cnn', 0]},{runs['flow-cnn', 1]}",
+               "--group", f"svm={runs['mdmo-svm', 1]}", "--markdown", str(md))
+    import json
+
+    uf1 = {k: json.loads((p / "metrics.json").read_text())["uf1"] for k, p in runs.items()}
+    table = {(cells[0], cells[1]): cells[2:] for cells in ([c.strip() for c in line.strip("|").split("|")]
+                                                           for line in md.read_text().splitlines()
+                                                           if line.startswith("| ") and "setting" not in line)}
+    assert number(table["cnn", "0"][0].split(" / ")[0]) == pytest.approx(uf1["flow-cnn", 0], abs=5e-4)
+    mean = (uf1["flow-cnn", 0] + uf1["flow-cnn", 1]) / 2
+    assert number(table["**cnn**", "mean of 2"][0].split(" ")[0]) == pytest.approx(mean, abs=5e-4)
+    # the svm ran seed 1 only: paired with the cnn's seed 1
+    assert f"svm - cnn, UF1 at seeds 1: {uf1['mdmo-svm', 1] - uf1['flow-cnn', 1]:+.3f}" in md.read_text()
+
+    proc = subprocess.run([sys.executable, str(BENCH / "bench_seeds.py"), "--group", f"x={tmp_path / 'pack'}"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "is not a finished run folder" in proc.stderr and "Traceback" not in proc.stderr
