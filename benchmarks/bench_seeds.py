@@ -28,7 +28,6 @@ from deftmer.errors import UserError
 class SeedRun:
     """What one finished run scored, read from its folder."""
 
-    path: Path
     seed: int
     uf1: float
     uar: float
@@ -48,7 +47,7 @@ def read_run(path: Path) -> SeedRun:
         raise UserError(f"{path}: the run is not complete (missing folds {m.get('missing_folds')}); finish it "
                         f"(rerun the same command: it resumes) before comparing seeds")
     head = m.get("parts", {}).get("experts_head")
-    return SeedRun(path, int(r["config"]["seed"]), m["uf1"], m["uar"],
+    return SeedRun(int(r["config"]["seed"]), m["uf1"], m["uar"],
                    {s: (v["uf1"], v["uar"]) for s, v in sorted(m.get("per_source", {}).items())},
                    None if head is None else (head["uf1"], head["uar"]), r.get("samples_digest", ""))
 
@@ -112,6 +111,11 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     groups = {name: [read_run(p) for p in paths] for name, paths in map(parse_group, args.groups)}
+    for name, runs in groups.items():
+        seeds = [r.seed for r in runs]
+        if len(set(seeds)) < len(seeds):
+            raise UserError(f"--group {name}: two runs have the same seed ({', '.join(map(str, seeds))}); "
+                            f"give one run per seed")
     digests = {r.digest for runs in groups.values() for r in runs}
     if len(digests) > 1:
         raise UserError("the runs scored different clips (run.json samples_digest differs); compare runs of "

@@ -45,6 +45,20 @@ def number(cell: str) -> float:
     return float(cell) if cell not in ("-", "") else math.nan
 
 
+def casme2_pack(root: Path) -> Path:
+    """A flow pack of 3 CASME II subjects x 3 clips, classes mixed within each subject."""
+    root.mkdir()
+    make_flowpack(root, [("casme2", f"sub0{i}", f"EP0{i}_0{k}", (i + k) % 3, f"sub0{i}_EP0{i}_0{k}.jpg")
+                         for i in range(1, 4) for k in range(1, 4)])
+    return root
+
+
+def deftmer_cli(*args: str) -> None:
+    """Run a `deftmer` command; it must succeed."""
+    proc = subprocess.run([sys.executable, "-m", "deftmer.cli", *args], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
 def test_accuracy_benchmark_scores_every_model_on_the_same_folds(tmp_path):
     md = tmp_path / "acc.md"
     run_script("bench_accuracy.py", "--work", str(tmp_path), "--subjects", "3", "--clips-per-subject", "2",
@@ -105,10 +119,7 @@ def test_accuracy_benchmark_runs_on_a_flow_pack_and_reports_what_cannot_run(tmp_
 
 
 def test_answer_share_benchmark_times_stage2_once_per_share_on_a_flow_pack(tmp_path):
-    rows = [("casme2", f"sub0{i}", f"EP0{i}_0{k}", (i + k) % 3, f"sub0{i}_EP0{i}_0{k}.jpg")
-            for i in range(1, 4) for k in range(1, 4)]
-    (tmp_path / "pack").mkdir()
-    make_flowpack(tmp_path / "pack", rows)
+    casme2_pack(tmp_path / "pack")
     md = tmp_path / "share.md"
     run_script("bench_answer_share.py", str(tmp_path / "pack"), "--work", str(tmp_path / "work"), "--shares", "1,0.5",
                "--set", "model.llm=tiny", "--set", "model.image_size=32", "--markdown", str(md))
@@ -151,17 +162,13 @@ def test_a_wrong_root_is_one_clear_line_not_a_traceback(tmp_path):
 
 
 def test_decisions_benchmark_rescores_a_finished_deft_run_and_reproduces_its_predictions(tmp_path):
-    rows = [("casme2", f"sub0{i}", f"EP0{i}_0{k}", (i + k) % 3, f"sub0{i}_EP0{i}_0{k}.jpg")
-            for i in range(1, 4) for k in range(1, 4)]
-    (tmp_path / "pack").mkdir()
-    make_flowpack(tmp_path / "pack", rows)
+    casme2_pack(tmp_path / "pack")
     tiny = ["--set", "model.llm=tiny", "--set", "model.image_size=32", "--set", "train.stage1_min_steps=5",
             "--set", "eval.generate_explanations=false", "--set", "eval.workers=1"]
     for cmd in (["prepare", "-d", "flowpack", "-r", str(tmp_path / "pack"), "--cache", str(tmp_path / "cache")],
                 ["loso", "-d", "flowpack", "-r", str(tmp_path / "pack"), "--cache", str(tmp_path / "cache"),
                  "-o", str(tmp_path / "run"), *tiny]):
-        proc = subprocess.run([sys.executable, "-m", "deftmer.cli", *cmd], capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stderr[-3000:]
+        deftmer_cli(*cmd)
     md = tmp_path / "decisions.md"
     run_script("bench_decisions.py", str(tmp_path / "run"), "--cache", str(tmp_path / "cache"), "--markdown", str(md))
     lines = md.read_text().splitlines()
@@ -193,10 +200,7 @@ def test_decisions_benchmark_tells_apart_runs_that_share_a_folder_name():
 
 
 def test_seeds_benchmark_averages_finished_runs_and_pairs_settings_by_seed(tmp_path):
-    rows = [("casme2", f"sub0{i}", f"EP0{i}_0{k}", (i + k) % 3, f"sub0{i}_EP0{i}_0{k}.jpg")
-            for i in range(1, 4) for k in range(1, 4)]
-    (tmp_path / "pack").mkdir()
-    make_flowpack(tmp_path / "pack", rows)
+    casme2_pack(tmp_path / "pack")
     data = ["-d", "flowpack", "-r", str(tmp_path / "pack"), "--cache", str(tmp_path / "cache")]
     runs = {("flow-cnn", 0): None, ("flow-cnn", 1): None, ("mdmo-svm", 1): None}
     commands = [["prepare", *data]]
@@ -204,8 +208,7 @@ def test_seeds_benchmark_averages_finished_runs_and_pairs_settings_by_seed(tmp_p
         runs[model, seed] = tmp_path / f"{model}-{seed}"
         commands.append(["loso", *data, "-o", str(runs[model, seed]), "--model", model, "--set", f"seed={seed}"])
     for cmd in commands:
-        proc = subprocess.run([sys.executable, "-m", "deftmer.cli", *cmd], capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stderr[-3000:]
+        deftmer_cli(*cmd)
     md = tmp_path / "seeds.md"
     run_script("bench_seeds.py", "--group", f"cnn={runs['flow-cnn', 0]},{runs['flow-cnn', 1]}",
                "--group", f"svm={runs['mdmo-svm', 1]}", "--markdown", str(md))
@@ -221,6 +224,8 @@ def test_seeds_benchmark_averages_finished_runs_and_pairs_settings_by_seed(tmp_p
     # the svm ran seed 1 only: paired with the cnn's seed 1
     assert f"svm - cnn, UF1 at seeds 1: {uf1['mdmo-svm', 1] - uf1['flow-cnn', 1]:+.3f}" in md.read_text()
 
-    proc = subprocess.run([sys.executable, str(BENCH / "bench_seeds.py"), "--group", f"x={tmp_path / 'pack'}"],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 2 and "is not a finished run folder" in proc.stderr and "Traceback" not in proc.stderr
+    for group, message in ((f"x={tmp_path / 'pack'}", "is not a finished run folder"),
+                           (f"x={runs['flow-cnn', 1]},{runs['mdmo-svm', 1]}", "two runs have the same seed (1, 1)")):
+        proc = subprocess.run([sys.executable, str(BENCH / "bench_seeds.py"), "--group", group],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
