@@ -263,3 +263,21 @@ def test_llm_label_smoothing_softens_the_llm_decision_and_leaves_the_experts_alo
     # the LLM's answers on its training clips are less sure; stage 1 and the experts' head are untouched
     assert smooth.exp().max(-1).values.mean() < sharp.exp().max(-1).values.mean() - 0.05
     assert torch.equal(head0, head1)
+
+
+
+def test_mixup_makes_the_experts_less_sure_of_their_own_training_clips():
+    clips = make_clips(n_subjects=4, per_subject=4)
+    sure = []
+    for alpha in (0.0, 1.0):
+        cfg = tiny_config()
+        cfg.model.use_llm = False
+        cfg.train.stage1_epochs, cfg.train.stage1_min_steps = 30, 0
+        cfg.model.mixup_alpha = alpha
+        model = DeftModel(cfg, MEGC3)
+        fit_model(model, clips)
+        with torch.no_grad():
+            out = model.net(model.tensors(clips).feats)
+        sure.append(out.class_logits.softmax(-1).max(-1).values.mean().item())
+    # without mixup the experts fit their 16 training clips; with it they stay less confident
+    assert sure[1] < sure[0] - 0.05, sure

@@ -129,6 +129,11 @@ class DeftConfig(BaseModel):
     """At prediction, average the class probabilities of the clip and of its mirror image."""
     intensity_jitter: float = 0.2
     """Log-normal scale of the random strength given to the region flow statistics in stage 1 (0: off)."""
+    mixup_alpha: float = Field(0.0, ge=0.0)
+    """Stage 1 trains on mixtures of two clips (mixup, Zhang et al. 2018): every expert input and the
+    class and AU targets blended with a weight drawn per clip from Beta(alpha, alpha); 0: off. The
+    experts fit their ~300 training clips almost perfectly, so stage 2 sees over-confident expert
+    tokens; mixup is the standard regulariser for that on small sets."""
 
     @model_validator(mode="before")
     @classmethod

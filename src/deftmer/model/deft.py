@@ -38,7 +38,7 @@ from deftmer.errors import UserError
 from deftmer.model import deft_decision, deft_explain, deft_losses, deft_state
 from deftmer.model.api import Prediction, RunConfig, TrainingPhase, register_model
 from deftmer.model.backbones import FrozenBackbone
-from deftmer.model.deft_inputs import ClipTensors, active_experts, clip_tensors
+from deftmer.model.deft_inputs import ClipTensors, Mixup, active_experts, clip_tensors
 from deftmer.model.deft_net import DeftNet, NetOutput
 from deftmer.model.deft_training import training_phases
 from deftmer.model.experts import expert_class
@@ -110,9 +110,9 @@ class DeftModel:
     def class_weights(self, labels: torch.Tensor) -> torch.Tensor | None:
         return deft_losses.class_weights(labels, len(self.class_set), self.cfg.model.class_balanced)
 
-    def expert_losses(self, out: NetOutput, batch: ClipTensors, weights: torch.Tensor | None = None
-                      ) -> dict[str, torch.Tensor]:
-        return deft_losses.expert_losses(self.cfg.model, out, batch, weights)
+    def expert_losses(self, out: NetOutput, batch: ClipTensors, weights: torch.Tensor | None = None,
+                      mix: Mixup | None = None) -> dict[str, torch.Tensor]:
+        return deft_losses.expert_losses(self.cfg.model, out, batch, weights, mix)
 
     def text_inputs(self, clips: list[ClipInputs]) -> list[list[int]] | None:
         """Token ids of each clip's measured motion as text when the LLM reads text

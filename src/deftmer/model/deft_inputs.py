@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from deftmer.data.labels import ClassSet
@@ -34,6 +35,34 @@ class ClipTensors:
     def to(self, device: torch.device) -> ClipTensors:
         return ClipTensors({k: v.to(device) for k, v in self.feats.items()}, self.labels.to(device),
                            self.au_targets.to(device), self.au_mask.to(device))
+
+
+@dataclass
+class Mixup:
+    """Stage 1's mixup of a batch: the clip each row is blended with and the row's own share."""
+
+    partner: torch.Tensor   # (N,) row index of the other clip
+    share: torch.Tensor     # (N,) weight of the row's own clip, in [0, 1]
+
+    @staticmethod
+    def draw(n: int, gen: torch.Generator, alpha: float) -> Mixup | None:
+        """Partners and shares for ``n`` rows (shares ~ Beta(alpha, alpha)) from ``gen``; None when off,
+        drawing nothing, so a run without mixup keeps its random stream."""
+        if alpha <= 0:
+            return None
+        partner = torch.randperm(n, generator=gen)
+        rng = np.random.default_rng(int(torch.randint(2**31 - 1, (1,), generator=gen)))
+        return Mixup(partner, torch.from_numpy(rng.beta(alpha, alpha, n)).float())
+
+    def blend(self, x: torch.Tensor) -> torch.Tensor:
+        """``share * x + (1 - share) * x[partner]`` row by row."""
+        w = self.share.to(x.device).view(-1, *([1] * (x.dim() - 1)))
+        return w * x + (1 - w) * x[self.partner.to(x.device)]
+
+    def inputs(self, batch: ClipTensors) -> ClipTensors:
+        """The batch with every expert input blended; targets are blended by the losses."""
+        return ClipTensors({k: self.blend(v) for k, v in batch.feats.items()}, batch.labels,
+                           batch.au_targets, batch.au_mask)
 
 
 def active_experts(cfg: DeftConfig, clips: list[ClipInputs]) -> list[str]:

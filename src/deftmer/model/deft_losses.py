@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from deftmer.model.config import DeftConfig
-from deftmer.model.deft_inputs import ClipTensors
+from deftmer.model.deft_inputs import ClipTensors, Mixup
 from deftmer.model.deft_net import DeftNet, NetOutput
 from deftmer.model.fusion import disentanglement_loss
 from deftmer.model.language import DeftLanguage
@@ -26,18 +26,38 @@ def class_weights(labels: torch.Tensor, n_classes: int, balanced: bool) -> torch
     return w.to(labels.device)
 
 
-def expert_losses(cfg: DeftConfig, out: NetOutput, batch: ClipTensors, weights: torch.Tensor | None = None
-                  ) -> dict[str, torch.Tensor]:
-    """Class CE of the experts' head, auxiliary AU BCE (AU-annotated clips only), disentanglement."""
-    known = batch.labels >= 0
-    losses = {"ce": F.cross_entropy(out.class_logits[known], batch.labels[known], weight=weights)
-              if known.any() else out.class_logits.sum() * 0}
-    if out.au_logits is not None and batch.au_mask.sum() > 0:
-        bce = F.binary_cross_entropy_with_logits(out.au_logits, batch.au_targets, reduction="none").mean(1)
-        losses["au"] = cfg.au_weight * (bce * batch.au_mask).sum() / batch.au_mask.sum()
+def expert_losses(cfg: DeftConfig, out: NetOutput, batch: ClipTensors, weights: torch.Tensor | None = None,
+                  mix: Mixup | None = None) -> dict[str, torch.Tensor]:
+    """Class CE of the experts' head, auxiliary AU BCE (AU-annotated clips only), disentanglement;
+    with ``mix``, the class and AU targets blended as the inputs were."""
+    losses = {"ce": _class_ce(out.class_logits, batch.labels, weights, mix)}
+    au_targets, au_mask = batch.au_targets, batch.au_mask
+    if mix is not None:
+        au_targets, au_mask = mix.blend(au_targets), au_mask * au_mask[mix.partner.to(au_mask.device)]
+    if out.au_logits is not None and au_mask.sum() > 0:
+        bce = F.binary_cross_entropy_with_logits(out.au_logits, au_targets, reduction="none").mean(1)
+        losses["au"] = cfg.au_weight * (bce * au_mask).sum() / au_mask.sum()
     if len(out.pooled) > 1 and cfg.disentangle_weight > 0:
         losses["disentangle"] = cfg.disentangle_weight * disentanglement_loss(out.pooled)
     return losses
+
+
+def _class_ce(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None,
+              mix: Mixup | None) -> torch.Tensor:
+    """Class-weighted cross-entropy over the rows with a known class; with ``mix``, against the
+    blend of the two clips' one-hot labels (the same weighted mean as ``F.cross_entropy`` at share 1)."""
+    known = labels >= 0
+    if mix is None:
+        return F.cross_entropy(logits[known], labels[known], weight=weights) if known.any() else logits.sum() * 0
+    partner = mix.partner.to(labels.device)
+    known = known & known[partner]
+    if not known.any():
+        return logits.sum() * 0
+    one_hot = F.one_hot(labels.clamp_min(0), logits.shape[-1]).float()
+    target = mix.blend(one_hot)[known]
+    w = torch.ones(logits.shape[-1], device=logits.device) if weights is None else weights
+    weighted = target * w
+    return -(weighted * F.log_softmax(logits[known].float(), -1)).sum() / weighted.sum()
 
 
 def llm_losses(cfg: DeftConfig, net: DeftNet, language: DeftLanguage, embeds, batch: ClipTensors,

@@ -44,6 +44,7 @@ import torch
 from deftmer.data.subject_split import held_out_subjects
 from deftmer.model.api import TrainingContext, TrainingPhase
 from deftmer.model.deft_crossfit import CrossFitSummaries, crossfit_summaries
+from deftmer.model.deft_inputs import Mixup
 from deftmer.model.inputs import mirror_clip
 from deftmer.model.reliability import expert_reliability
 from deftmer.preprocess.records import ClipInputs
@@ -195,7 +196,10 @@ def _stage1(model: DeftModel, net, views: _Views, ctx: TrainingContext, label: s
             idx = ctx.shard(perm[k * bs:(k + 1) * bs])
             batch = model.jitter(views.batch(idx.to(views.plain.labels.device), None if flips is None else flips[idx]),
                                  gen)
-            losses = model.expert_losses(net(batch.feats), batch, weights)
+            mix = Mixup.draw(len(idx), gen, cfg.model.mixup_alpha)
+            if mix is not None:
+                batch = mix.inputs(batch)
+            losses = model.expert_losses(net(batch.feats), batch, weights, mix)
             ctx.step(sum(losses.values()), opt)
             sched.step()
             for name, v in losses.items():
