@@ -134,8 +134,8 @@ class DeftConfig(BaseModel):
     class and AU targets blended with a weight drawn per clip from Beta(alpha, alpha); 0: off. The
     experts fit their ~300 training clips almost perfectly, so stage 2 sees over-confident expert
     tokens; mixup is the standard regulariser for that on small sets. Off: on the dev pack at 0.4 it
-    lifts ``deft-no-llm`` (LOSO seeds 0-1 UF1 0.775 / 0.779 against 0.764 / 0.760; leave-one-database-out
-    pooled 0.746 against 0.736 over seeds 0-2) but not DEFT's LLM decision (LOSO seeds 0-1 0.741 / 0.759
+    lifts ``deft-no-llm`` (LOSO seeds 0-2 UF1 0.775 / 0.779 / 0.784 against 0.764 / 0.760 / 0.761;
+    leave-one-database-out pooled 0.746 against 0.736) but not DEFT's LLM decision (LOSO seeds 0-1 0.741 / 0.759
     against 0.774 / 0.765; 0.022 below its own experts' head at both seeds)."""
 
     @model_validator(mode="before")
