@@ -5,7 +5,10 @@ import math
 import torch
 import torch.nn.functional as F
 
-from deftmer.model.deft_losses import distillation_loss
+from deftmer.model.config import DeftConfig
+from deftmer.model.deft_inputs import ClipTensors, Mixup
+from deftmer.model.deft_losses import distillation_loss, expert_losses
+from deftmer.model.deft_net import NetOutput
 
 
 def test_distillation_is_zero_when_the_llm_matches_the_experts_and_positive_otherwise():
@@ -36,7 +39,6 @@ def test_the_softened_teacher_keeps_the_order_of_classes_a_hard_label_loses():
 
 
 def _batch(n=4):
-    from deftmer.model.deft_inputs import ClipTensors
     feats = {"motion": torch.arange(n * 6, dtype=torch.float32).view(n, 2, 3), "face": torch.ones(n, 1, 5)}
     au = torch.zeros(n, 3)
     au[0, 0] = au[1, 2] = 1.0
@@ -44,7 +46,6 @@ def _batch(n=4):
 
 
 def test_mixup_blends_each_input_row_with_its_partner_by_its_share():
-    from deftmer.model.deft_inputs import Mixup
     batch = _batch()
     mix = Mixup(torch.tensor([1, 0, 3, 2]), torch.tensor([0.25, 1.0, 0.5, 0.0]))
     mixed = mix.inputs(batch)
@@ -57,7 +58,6 @@ def test_mixup_blends_each_input_row_with_its_partner_by_its_share():
 
 
 def test_mixup_off_draws_nothing_and_on_draws_shares_in_the_unit_interval():
-    from deftmer.model.deft_inputs import Mixup
     gen = torch.Generator().manual_seed(3)
     assert Mixup.draw(8, gen, 0.0) is None
     assert torch.equal(torch.rand(4, generator=gen), torch.rand(4, generator=torch.Generator().manual_seed(3)))
@@ -69,10 +69,6 @@ def test_mixup_off_draws_nothing_and_on_draws_shares_in_the_unit_interval():
 
 
 def test_mixed_class_loss_is_the_weighted_soft_cross_entropy_and_the_plain_one_at_share_one():
-    from deftmer.model.config import DeftConfig
-    from deftmer.model.deft_inputs import Mixup
-    from deftmer.model.deft_losses import expert_losses
-    from deftmer.model.deft_net import NetOutput
     batch = _batch()
     logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0], [0.5, 0.5, 0.5], [1.0, -1.0, 3.0]])
     au_logits = torch.zeros(4, 3)

@@ -265,7 +265,6 @@ def test_llm_label_smoothing_softens_the_llm_decision_and_leaves_the_experts_alo
     assert torch.equal(head0, head1)
 
 
-
 def test_mixup_makes_the_experts_less_sure_of_their_own_training_clips():
     clips = make_clips(n_subjects=4, per_subject=4)
     sure = []

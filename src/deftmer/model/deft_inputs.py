@@ -59,6 +59,10 @@ class Mixup:
         w = self.share.to(x.device).view(-1, *([1] * (x.dim() - 1)))
         return w * x + (1 - w) * x[self.partner.to(x.device)]
 
+    def both(self, mask: torch.Tensor) -> torch.Tensor:
+        """``mask`` kept only on rows whose partner has it too (a blend needs both clips' targets)."""
+        return mask * mask[self.partner.to(mask.device)]
+
     def inputs(self, batch: ClipTensors) -> ClipTensors:
         """The batch with every expert input blended; targets are blended by the losses."""
         return ClipTensors({k: self.blend(v) for k, v in batch.feats.items()}, batch.labels,

@@ -33,7 +33,7 @@ def expert_losses(cfg: DeftConfig, out: NetOutput, batch: ClipTensors, weights: 
     losses = {"ce": _class_ce(out.class_logits, batch.labels, weights, mix)}
     au_targets, au_mask = batch.au_targets, batch.au_mask
     if mix is not None:
-        au_targets, au_mask = mix.blend(au_targets), au_mask * au_mask[mix.partner.to(au_mask.device)]
+        au_targets, au_mask = mix.blend(au_targets), mix.both(au_mask)
     if out.au_logits is not None and au_mask.sum() > 0:
         bce = F.binary_cross_entropy_with_logits(out.au_logits, au_targets, reduction="none").mean(1)
         losses["au"] = cfg.au_weight * (bce * au_mask).sum() / au_mask.sum()
@@ -49,8 +49,7 @@ def _class_ce(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor 
     known = labels >= 0
     if mix is None:
         return F.cross_entropy(logits[known], labels[known], weight=weights) if known.any() else logits.sum() * 0
-    partner = mix.partner.to(labels.device)
-    known = known & known[partner]
+    known = mix.both(known)
     if not known.any():
         return logits.sum() * 0
     one_hot = F.one_hot(labels.clamp_min(0), logits.shape[-1]).float()
