@@ -6,7 +6,7 @@ from model_toys import make_clips, tiny_config
 
 from deftmer.data.labels import MEGC3
 from deftmer.data.sample import ActionUnit
-from deftmer.errors import CheckpointError
+from deftmer.errors import CheckpointError, UserError
 from deftmer.model.deft import DeftModel
 from deftmer.model.inputs import mirror_clip
 from deftmer.models import create_model, load_model
@@ -184,3 +184,27 @@ def test_experts_without_their_inputs_are_left_out_or_refused_with_the_reason():
         active_experts(only_dynamic, no_onset)
     with pytest.raises(UserError, match="every expert is switched off"):
         active_experts(m.model_copy(update={"experts": []}), clips)
+
+
+def test_words_decision_is_the_llms_next_word_among_the_class_words(data):
+    import torch
+
+    from deftmer.model.language import DeftLanguage
+
+    model = create_model("deft", tiny_config(decision="words"), MEGC3)
+    fit_model(model, data[0])
+    lang = model.language
+    assert lang.prompts.answer_prefix == "Emotion:"
+    clips = data[1][:3]
+    with torch.no_grad():   # the LLM's full next-token distribution at the answer position, class words kept
+        out = model.net(model.tensors(clips).feats)
+        state = lang.run(model.llm_inputs(out)).answer_state
+        vocab = torch.log_softmax(lang.base.lm_head(state).float(), -1)[:, lang.class_word_ids]
+        expected = torch.log_softmax(vocab, -1)
+        got = model.class_logprobs(out)
+    assert lang.llm.tokenizer.decode(lang.class_word_ids).split() == list(MEGC3.classes)
+    assert torch.allclose(got, expected, atol=1e-5)
+    preds = model.predict(clips, explain=True)
+    assert all(p.text.startswith(f"Emotion: {p.label}") and "Reasoning:" in p.text for p in preds)
+    with pytest.raises(UserError, match="start with the same LLM token"):
+        _ = DeftLanguage(lang.llm, ("surprise", "surprise-like"), answer_prefix="Emotion:").class_word_ids

@@ -140,3 +140,18 @@ def test_rows_without_answers_take_their_own_pass_with_the_same_states_and_loss(
     lang._run = lambda e, a: passes.append((len(e), a is not None)) or inner(e, a)
     lang.run(experts, [a0, [], a2])
     assert passes == [(2, True), (1, False)]   # the unanswered row does not pad to an answer's length
+
+
+def test_an_answer_prefix_closes_the_tail_and_is_cut_from_answers():
+    """With ``Emotion:`` in the tail, the answer position is where the class word is predicted."""
+    llm = tiny_llm()
+    plain, pb = PromptBuilder(llm.tokenizer), PromptBuilder(llm.tokenizer, "Emotion:")
+    ids = lambda s: llm.tokenizer(s, add_special_tokens=False)["input_ids"]   # noqa: E731
+    assert pb.tail_ids == plain.tail_ids + ids("Emotion:")
+    assert pb.answer_ids("Emotion: positive\nEvidence: AU12") == ids(" positive\nEvidence: AU12") + [pb.eos_id]
+    assert plain.answer_ids("Emotion: positive") == ids("Emotion: positive") + [pb.eos_id]
+    assert pb.answer_ids("brows move up", close=False) == ids("brows move up")   # other text: whole
+    asm = pb.assemble(llm.model.get_input_embeddings(), torch.randn(1, 3, llm.hidden_size),
+                      [pb.answer_ids("Emotion: negative")])
+    assert asm.answer_pos[0] == 3 + len(pb.tail_ids) - 1
+    assert asm.labels[0][asm.answer_pos[0] + 1].item() == ids(" negative")[0]   # the next target: the class word

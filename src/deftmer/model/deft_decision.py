@@ -35,6 +35,12 @@ def llm_inputs(net: DeftNet, language: DeftLanguage, out: NetOutput, text_ids: l
     return [embed(torch.tensor(ids, device=dev, dtype=torch.long)) for ids in text_ids]
 
 
+def llm_class_logits(net: DeftNet, language: DeftLanguage, decision: str, answer_state: torch.Tensor) -> torch.Tensor:
+    """Class logits from the LLM's answer-position state: its own next-word logits of the class
+    words (``words``), else the LLM class head on that state."""
+    return language.word_logits(answer_state) if decision == "words" else net.decision_head(answer_state)
+
+
 def class_logprobs(net: DeftNet, language: DeftLanguage | None, decision: str, out: NetOutput,
                    text_ids: list[list[int]] | None = None) -> torch.Tensor:
     """Log-probabilities of the classes under ``decision`` (see module docstring)."""
@@ -43,8 +49,8 @@ def class_logprobs(net: DeftNet, language: DeftLanguage | None, decision: str, o
         return expert
     emb = llm_inputs(net, language, out, text_ids)
     parts = []
-    if decision in ("llm", "hybrid"):
-        parts.append(torch.log_softmax(net.decision_head(language.run(emb).answer_state), -1))
+    if decision in ("llm", "hybrid", "words"):
+        parts.append(torch.log_softmax(llm_class_logits(net, language, decision, language.run(emb).answer_state), -1))
     if decision in ("options", "hybrid"):
         parts.append(torch.log_softmax(language.option_logprobs(emb), -1))
     return torch.log_softmax(sum(parts), -1)

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from deftmer.model.config import DeftConfig
+from deftmer.model.deft_decision import llm_class_logits
 from deftmer.model.deft_inputs import ClipTensors, Mixup
 from deftmer.model.deft_net import DeftNet, NetOutput
 from deftmer.model.fusion import disentanglement_loss
@@ -66,7 +67,7 @@ def llm_losses(cfg: DeftConfig, net: DeftNet, language: DeftLanguage, embeds, ba
     + the LM loss on the complete answers (``answers=None``: the class CE alone) + with
     ``model.distill_weight``, distillation from the experts' head logits ``teacher``."""
     run = language.run(embeds, answers)
-    logits = net.decision_head(run.answer_state)
+    logits = llm_class_logits(net, language, cfg.decision, run.answer_state)
     known = batch.labels >= 0
     losses = {} if run.lm_loss is None else {"lm": cfg.lm_weight * run.lm_loss}
     if known.any():

@@ -11,6 +11,7 @@ needs no answer at all for the class, so it costs a few tokens per clip.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -18,9 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from deftmer.errors import UserError
 from deftmer.model.config import DeftConfig
 from deftmer.model.llm import LoadedLLM, add_lora, load_llm
 from deftmer.model.prompt import PromptBuilder, emotion_instruction, forward_with_shared_head, option_text
+from deftmer.unimer.answer import EMOTION_KEY
 
 
 @dataclass
@@ -35,9 +38,9 @@ class DeftLanguage:
     """The LLM (with LoRA), its prompts and the decision instruction for a class set."""
 
     def __init__(self, llm: LoadedLLM, classes: tuple[str, ...], precision: str = "bf16",
-                 embed_scale: float = 1.0) -> None:
+                 embed_scale: float = 1.0, answer_prefix: str = "") -> None:
         self.llm = llm
-        self.prompts = PromptBuilder(llm.tokenizer)
+        self.prompts = PromptBuilder(llm.tokenizer, answer_prefix)
         self.classes = classes
         self.instruction = emotion_instruction(classes)
         self.head_ids = self.prompts.head_ids(self.instruction)
@@ -51,11 +54,28 @@ class DeftLanguage:
         llm = load_llm(cfg.llm, seed=seed, num_layers=cfg.llm_layers, attention=cfg.llm_attention)
         scale = float(llm.model.get_input_embeddings().weight.norm(dim=-1).median())
         llm.model = add_lora(llm.model, cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout, list(cfg.lora_targets)).eval()
-        return cls(llm, classes, precision, scale)
+        prefix = f"{EMOTION_KEY}:" if cfg.decision == "words" else ""
+        return cls(llm, classes, precision, scale, prefix)
 
     @property
     def base(self):
         return self.llm.model.get_base_model()
+
+    @functools.cached_property
+    def class_word_ids(self) -> list[int]:
+        """The first token of each class's answer word after the answer prefix (``decision="words"``)."""
+        ids = [self.prompts.answer_ids(option_text(c), close=False)[0] for c in self.classes]
+        if len(set(ids)) < len(ids):
+            words = [self.llm.tokenizer.decode([i]) for i in ids]
+            raise UserError(f"classes {', '.join(self.classes)} start with the same LLM token ({words}), so "
+                            "model.decision=words cannot tell them apart; use model.decision=llm")
+        return ids
+
+    def word_logits(self, answer_state: torch.Tensor) -> torch.Tensor:
+        """(B, K): the LLM's own next-token logits of each class word at the answer position,
+        through its (frozen) output layer: the class is the word the LLM would write next."""
+        rows = self.base.get_output_embeddings().weight[self.class_word_ids]
+        return answer_state.float() @ rows.float().T
 
     def autocast(self, device: torch.device):
         """bf16 autocast for the LLM's matrix products (float32 weights, float32 results out)."""

@@ -6,7 +6,8 @@ instruction the head is the same for every clip, so a batch runs it once and eve
 attends to its keys and values (`forward_with_shared_head`): on CPU each token of each row is
 a pass through the whole LLM, and the head is a third of a training row. The hidden state at
 the tail's last token is the fixed *answer position*: it predicts the first answer token, and
-DEFT's class head reads it there.
+DEFT's class head reads it there. With an answer prefix (``Emotion:``, for ``model.decision="words"``)
+the tail ends with it, and the answer position predicts the class word itself.
 """
 
 from __future__ import annotations
@@ -45,13 +46,16 @@ class Assembled:
 class PromptBuilder:
     """Tokenises prompts around the expert slot with the tokenizer's chat template."""
 
-    def __init__(self, tokenizer) -> None:
+    def __init__(self, tokenizer, answer_prefix: str = "") -> None:
         self.tok = tokenizer
         self.eos_id = tokenizer.convert_tokens_to_ids("<|im_end|>") if "<|im_end|>" in tokenizer.get_vocab() \
             else tokenizer.eos_token_id
         head, tail = self._render("QUERY").split(PLACEHOLDER)
         self._head_template = head
-        self.tail_ids: list[int] = self._ids(tail)
+        # with an answer prefix the assistant turn opens with it, so the answer position is where
+        # the answer's next word (the class, after "Emotion:") is predicted
+        self.answer_prefix = answer_prefix
+        self.tail_ids: list[int] = self._ids(tail) + (self._ids(answer_prefix) if answer_prefix else [])
 
     def _render(self, query: str) -> str:
         content = f"{query}\n{PLACEHOLDER}"
@@ -68,7 +72,10 @@ class PromptBuilder:
         return self._ids(self._head_template.replace("QUERY", instruction))
 
     def answer_ids(self, answer: str, close: bool = True) -> list[int]:
-        """The answer's ids, whole (never cut), closed by the end-of-turn token unless ``close=False``."""
+        """The answer's ids, whole (never cut), closed by the end-of-turn token unless ``close=False``;
+        an answer that starts with the answer prefix loses it (the prompt's tail already holds it)."""
+        if self.answer_prefix and answer.startswith(self.answer_prefix):
+            answer = answer[len(self.answer_prefix):]
         return self._ids(answer) + ([self.eos_id] if close else [])
 
     def assemble(self, embed: torch.nn.Module, experts: torch.Tensor | list[torch.Tensor],
