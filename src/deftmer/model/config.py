@@ -96,7 +96,7 @@ class DeftConfig(BaseModel):
     likelihood of each ``Emotion: <class>`` answer under the decision instruction; ``hybrid``
     ``llm`` and ``options`` (sum of their log-probabilities); ``head`` the experts' own linear head
     (what ``deft-no-llm`` uses; kept for analysis). ``words`` is not the default: on the dev pack
-    LOSO seed 0 UF1 / UAR 0.747 / 0.763 against ``llm``'s 0.774 / 0.791 (the same experts), and
+    LOSO seeds 0 / 1 UF1 0.747 / 0.767 against ``llm``'s 0.774 / 0.765 (the same experts), and
     leave-one-database-out seeds 0-2 pooled 0.733 / 0.750 against 0.738 / 0.738."""
     explain_max_tokens: int = 32
     """Length of the LLM-written Reasoning with ``explain=True`` (0: no reasoning)."""
