@@ -7,7 +7,7 @@ A DEFT run keeps each fold's trained model, and training does not depend on ``mo
 so one set of models can be scored under every decision without retraining: the LLM's class head
 (``llm``, the default), the likelihood of each ``Emotion: <class>`` answer (``options``), both
 (``hybrid``), the experts' own linear head (``head``), and the LLM's class head and the experts'
-head together (``llm+head``: the sum of their log-probabilities; not a deftmer setting). Mirror TTA
+head together (``joint``: the sum of their log-probabilities). Mirror TTA
 as the run's config says. The same trained models under each decision: the differences are the
 decisions', free of the seed noise between separately trained runs. The ``llm`` row must reproduce
 the run's own predictions; the table says how far it is (max |p - p_run|).
@@ -25,7 +25,7 @@ import pandas as pd
 from bench_setup import run_script, show_table
 from deftmer.errors import UserError
 
-DECISIONS = ("llm", "options", "hybrid", "head", "llm+head")
+DECISIONS = ("llm", "options", "hybrid", "head", "joint")
 
 
 def fold_logprobs(fold_dir: Path, by_id: dict, cache: Path) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
@@ -49,8 +49,7 @@ def fold_logprobs(fold_dir: Path, by_id: dict, cache: Path) -> tuple[pd.DataFram
     with torch.no_grad():
         for view in views:
             out = model.net(model.tensors(view).feats)
-            lp = {d: class_logprobs(model.net, model.language, d, out) for d in DECISIONS[:4]}
-            lp["llm+head"] = torch.log_softmax(lp["llm"] + lp["head"], -1)
+            lp = {d: class_logprobs(model.net, model.language, d, out) for d in DECISIONS}
             for d in DECISIONS:
                 probs[d] = probs[d] + lp[d].exp().cpu().numpy() / len(views)
     return run_preds, probs

@@ -175,7 +175,7 @@ def test_decisions_benchmark_rescores_a_finished_deft_run_and_reproduces_its_pre
     start = next(i for i, line in enumerate(lines) if line.startswith("### DEFT's decisions")) + 4
     table = {cells[1]: cells[2:] for cells in ([c.strip() for c in line.strip("|").split("|")]
                                               for line in lines[start:] if line.startswith("|"))}
-    assert list(table) == ["llm", "options", "hybrid", "head", "llm+head"]
+    assert list(table) == ["llm", "options", "hybrid", "head", "joint"]
     assert number(table["llm"][-2]) == 1.0 and number(table["llm"][-1]) < 1e-5   # the run's own predictions
     for cells in table.values():
         uf1, uar = (float(x) for x in cells[0].split(" / "))

@@ -156,6 +156,29 @@ def test_an_llm_decision_reports_the_experts_head_of_the_same_model_beside_it(tr
     assert not np.allclose(got, probs(preds), atol=1e-3)   # the decision is the LLM's, not this part
 
 
+def _deciding(model: DeftModel, **settings) -> DeftModel:
+    """The same trained model under other ``model`` settings (training does not read the decision)."""
+    import copy
+
+    other = copy.copy(model)
+    other.cfg = model.cfg.model_copy(update={"model": model.cfg.model.model_copy(update=settings)})
+    return other
+
+
+def test_joint_decision_is_the_product_of_the_llms_and_the_experts_heads(trained, data):
+    model, _ = trained
+    llm = _deciding(model, decision="llm", mirror_tta=False).predict(data[1])
+    joint = _deciding(model, decision="joint", mirror_tta=False).predict(data[1])
+    llm_part = np.array([[p.parts["llm"][c] for c in MEGC3.classes] for p in joint])
+    head_part = np.array([[p.parts["experts_head"][c] for c in MEGC3.classes] for p in joint])
+    assert np.allclose(llm_part, probs(llm), atol=1e-6)        # each part is that decision alone
+    assert np.allclose(head_part, probs(_deciding(model, decision="head", mirror_tta=False).predict(data[1])), atol=1e-6)
+    product = llm_part * head_part
+    assert np.allclose(probs(joint), product / product.sum(1, keepdims=True), atol=1e-5)
+    assert not np.allclose(probs(joint), llm_part, atol=1e-3) and not np.allclose(probs(joint), head_part, atol=1e-3)
+    assert set(llm[0].parts) == {"experts_head"}                # beside the LLM alone: its experts' head
+
+
 def test_batched_explanations_match_one_clip_at_a_time(trained, data):
     """Generation runs all clips in one left-padded call; padding must not change any answer."""
     model, _ = trained

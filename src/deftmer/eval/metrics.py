@@ -85,7 +85,8 @@ class PartScores:
 
 
 #: how tables name a part of the model scored alone
-PART_LABELS = {"experts_head": "experts' own head (no LLM)"}
+PART_LABELS = {"experts_head": "experts' own head (no LLM)", "llm": "LLM's class head",
+               "options": "LLM's answer likelihood"}
 
 
 def part_label(part: str) -> str:

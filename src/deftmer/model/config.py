@@ -88,13 +88,15 @@ class DeftConfig(BaseModel):
     Both compute the same attention; results differ only by float rounding."""
     lora_targets: list[str] = ["q_proj", "v_proj"]
     """The LLM's linear layers that get LoRA adapters."""
-    decision: Literal["llm", "words", "options", "hybrid", "head"] = "llm"
+    decision: Literal["llm", "words", "options", "hybrid", "joint", "head"] = "llm"
     """How the class is decided (with ``use_llm``): ``llm`` a class head on the LLM's final hidden
     state at the answer position; ``words`` the LLM's own next-word logits of the class words where
     its answer names the class (the assistant turn opens with ``Emotion:``; no new head, the class
     cross-entropy and the answer's language-model loss train the same word); ``options`` the
     likelihood of each ``Emotion: <class>`` answer under the decision instruction; ``hybrid``
-    ``llm`` and ``options`` (sum of their log-probabilities); ``head`` the experts' own linear head
+    ``llm`` and ``options`` (sum of their log-probabilities); ``joint`` the LLM's class head and the
+    experts' own head together (the product of their distributions, renormalised: each part trained
+    as in ``llm``, the class where both agree it is likely); ``head`` the experts' own linear head
     (what ``deft-no-llm`` uses; kept for analysis). ``words`` is not the default: on the dev pack
     LOSO seeds 0 / 1 UF1 0.747 / 0.767 against ``llm``'s 0.774 / 0.765 (the same experts), and
     leave-one-database-out seeds 0-2 pooled 0.733 / 0.750 against 0.738 / 0.738."""

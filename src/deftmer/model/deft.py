@@ -48,8 +48,6 @@ from deftmer.preprocess.records import ClipInputs
 from deftmer.utils.seed import seed_everything
 
 WEIGHTS = deft_state.WEIGHTS
-#: name of the experts' own head among a prediction's parts (`deftmer.model.api.Prediction.parts`)
-EXPERTS_HEAD = "experts_head"
 
 
 class DeftModel:
@@ -134,6 +132,19 @@ class DeftModel:
     def class_logprobs(self, out: NetOutput, text_ids: list[list[int]] | None = None) -> torch.Tensor:
         return deft_decision.class_logprobs(self.net, self.language, self.decision, out, text_ids)
 
+    def _class_probs(self, clips: list[ClipInputs], dev: torch.device) -> tuple[NetOutput, torch.Tensor,
+                                                                              dict[str, torch.Tensor]]:
+        """The expert outputs, the decision's class probabilities and each part's (by part name),
+        averaged with the mirror image's when ``model.mirror_tta``."""
+        views = [clips] + ([[mirror_clip(c) for c in clips]] if self.cfg.model.mirror_tta else [])
+        outs, probs, parts = [], 0.0, {}
+        for view in views:
+            outs.append(self.net(self.tensors(view).to(dev).feats))
+            lp = deft_decision.part_logprobs(self.net, self.language, self.decision, outs[-1], self.text_inputs(view))
+            probs = probs + deft_decision.combine_parts(self.decision, lp).exp()
+            parts = {k: parts.get(k, 0.0) + v.exp() for k, v in lp.items()}
+        return outs[0], probs / len(views), {k: v / len(views) for k, v in parts.items()}
+
     # --- MERModel -------------------------------------------------------------------------
 
     def setup_training(self, train: list[ClipInputs]) -> None:
@@ -162,18 +173,13 @@ class DeftModel:
         return preds
 
     def _predict_batch(self, part: list[ClipInputs], explain: bool, dev: torch.device) -> list[Prediction]:
-        out = self.net(self.tensors(part).to(dev).feats)
-        text_ids = self.text_inputs(part)
-        probs, head = self.class_logprobs(out, text_ids).exp(), torch.softmax(out.class_logits.float(), -1)
-        if self.cfg.model.mirror_tta:
-            mirrored = [mirror_clip(c) for c in part]
-            m_out = self.net(self.tensors(mirrored).to(dev).feats)
-            probs = (probs + self.class_logprobs(m_out, self.text_inputs(mirrored)).exp()) / 2
-            head = (head + torch.softmax(m_out.class_logits.float(), -1)) / 2
+        out, probs, part_probs = self._class_probs(part, dev)
         probs = probs.cpu().numpy()
-        # the experts' own head beside an LLM decision: what the LLM adds, on the same trained model
-        parts = {} if self.decision == "head" else {EXPERTS_HEAD: head.cpu().numpy()}
-        texts = self._answers(part, out, probs, text_ids) if explain else [""] * len(part)
+        # every part beside a decision it does not make alone (the experts' head beside the LLM; both
+        # beside ``joint``): what each adds, on the same trained model
+        alone = deft_decision.DECISION_PARTS[self.decision]
+        parts = {k: v.cpu().numpy() for k, v in part_probs.items() if alone != (k,)}
+        texts = self._answers(part, out, probs, self.text_inputs(part)) if explain else [""] * len(part)
         return [deft_explain.to_prediction(c.id, p, text, self.class_set, {k: v[j] for k, v in parts.items()})
                 for j, (c, p, text) in enumerate(zip(part, probs, texts))]
 
