@@ -5,19 +5,19 @@ from __future__ import annotations
 from deftmer.baselines.ablations import ABLATIONS, ablation_config
 from deftmer.config import load_config
 
-FLAGS = ("experts", "use_llm", "llm_input")
+FLAGS = ("experts", "use_llm", "llm_input", "decision")
 ALL = ["structure", "dynamic", "motion"]
 
 
 def test_each_ablation_switches_exactly_its_flags_on_a_copy():
-    cfg = load_config(None, ["model.expert_dim=64", "seed=7"])
+    cfg = load_config(None, ["model.expert_dim=64", "seed=7", "model.decision=hybrid"])
     expected = {
-        "deft-no-llm": (ALL, False, "experts"),
-        "deft-structure-only": (["structure"], True, "experts"),
-        "deft-dynamic-only": (["dynamic"], True, "experts"),
-        "deft-motion-only": (["motion"], True, "experts"),
-        "deft-no-motion": (["structure", "dynamic"], True, "experts"),
-        "deft-motion-text": (ALL, True, "motion_text"),
+        "deft-no-llm": (ALL, False, "experts", "hybrid"),
+        "deft-structure-only": (["structure"], True, "experts", "hybrid"),
+        "deft-dynamic-only": (["dynamic"], True, "experts", "hybrid"),
+        "deft-motion-only": (["motion"], True, "experts", "hybrid"),
+        "deft-no-motion": (["structure", "dynamic"], True, "experts", "hybrid"),
+        "deft-motion-text": (ALL, True, "motion_text", "llm"),   # MELLM's design: the LLM alone decides
     }
     assert {a.name for a in ABLATIONS} == set(expected)
     for ab in ABLATIONS:

@@ -1,10 +1,11 @@
 """Ablations of the DEFT model, selectable by name like any baseline (``deftmer loso --model deft-no-llm``).
 
-Each is a preset of the three DEFT settings an ablation changes: the expert list
-(``model.experts``), whether the LLM decides (``model.use_llm``) and what it reads
-(``model.llm_input``). A preset leaves a setting it does not name as the run's config has it,
-and everything else too, so an ablation trains and predicts through exactly the same code as
-``deft``. ``deft`` itself is registered by `deftmer.model.deft`.
+Each is a preset of the DEFT settings an ablation changes: the expert list
+(``model.experts``), whether there is an LLM (``model.use_llm``), what it reads
+(``model.llm_input``) and how the class is decided (``model.decision``). A preset leaves a
+setting it does not name as the run's config has it, and everything else too, so an ablation
+trains and predicts through exactly the same code as ``deft``. ``deft`` itself is registered by
+`deftmer.model.deft`.
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ class Ablation:
     experts: tuple[str, ...] | None = None
     use_llm: bool | None = None
     llm_input: Literal["experts", "motion_text"] | None = None
+    decision: str | None = None
 
     def settings(self) -> dict[str, object]:
         """The ``model`` settings this preset fixes."""
         named = {"experts": None if self.experts is None else list(self.experts), "use_llm": self.use_llm,
-                 "llm_input": self.llm_input}
+                 "llm_input": self.llm_input, "decision": self.decision}
         return {k: v for k, v in named.items() if v is not None}
 
 
@@ -44,7 +46,8 @@ ABLATIONS: tuple[Ablation, ...] = (
     Ablation("deft-motion-only", "DEFT with the motion-semantics expert only", experts=("motion",)),
     Ablation("deft-no-motion", "DEFT without the motion-semantics expert", experts=("structure", "dynamic")),
     Ablation("deft-motion-text", "the same LLM given the per-region motion statistics as text instead of "
-             "expert tokens (MELLM's design), same decision head and training", llm_input="motion_text"),
+             "expert tokens (MELLM's design); its class head decides alone, same training",
+             llm_input="motion_text", decision="llm"),
 )
 
 
