@@ -74,8 +74,9 @@ class AUScores:
 @dataclass(frozen=True)
 class PartScores:
     """UF1/UAR/accuracy of a part of the model scored alone on the same clips (a predictions
-    table's ``<part>_prob_<class>`` columns, e.g. DEFT's experts' head beside its LLM decision),
-    and ``agreement``: the share of clips where that part picks the class the model decided."""
+    table's ``<part>_prob_<class>`` columns, e.g. DEFT's LLM class head and experts' own head beside
+    their joint decision), and ``agreement``: the share of clips where that part picks the class the
+    model decided."""
 
     uf1: float
     uar: float

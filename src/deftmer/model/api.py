@@ -43,9 +43,9 @@ class Prediction:
     aus: list[str] = field(default_factory=list)        # AUs named in the answer, e.g. "LAU12"
     evidence: str = ""                   # the evidence part (AUs and local motion)
     reasoning: str = ""                  # the reasoning part
-    # class distributions of parts of the model beside the one that decided, by part name (DEFT
-    # with an LLM decision: "experts_head", the experts' own linear head): the same trained model
-    # scored without the part that decides, so a run shows what that part adds, clip for clip
+    # class distributions of the parts of the decision, each alone, by part name (DEFT: "llm", the
+    # LLM's class head, and "experts_head", the experts' own linear head): the same trained model
+    # scored by each part, so a run shows what each adds to the decision, clip for clip
     parts: dict[str, dict[str, float]] = field(default_factory=dict)
 
 

@@ -64,8 +64,9 @@ class ClipPrediction:
     frames_without_face: int = 0
     face_frames: tuple[int, int] | None = None   # the run of face frames used (first, last)
     note: str = ""                               # what was chosen for the user (e.g. a later onset)
-    # class probabilities of the model's other parts, by part name (DEFT: its experts' own head
-    # beside the LLM's decision; see `deftmer.model.api.Prediction.parts`); empty for other models
+    # class probabilities of the parts of the model's decision, each alone, by part name (DEFT: the
+    # LLM's class head and the experts' own head; see `deftmer.model.api.Prediction.parts`); empty
+    # for other models
     parts: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_json(self) -> dict:
