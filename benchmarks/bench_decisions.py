@@ -5,12 +5,12 @@
 
 A DEFT run keeps each fold's trained model, and training does not depend on ``model.decision``,
 so one set of models can be scored under every decision without retraining: the LLM's class head
-(``llm``, the default), the likelihood of each ``Emotion: <class>`` answer (``options``), both
-(``hybrid``), the experts' own linear head (``head``), and the LLM's class head and the experts'
-head together (``joint``: the sum of their log-probabilities). Mirror TTA
-as the run's config says. The same trained models under each decision: the differences are the
-decisions', free of the seed noise between separately trained runs. The ``llm`` row must reproduce
-the run's own predictions; the table says how far it is (max |p - p_run|).
+(``llm``), the likelihood of each ``Emotion: <class>`` answer (``options``), both (``hybrid``), the
+experts' own linear head (``head``), and the LLM's class head and the experts' head together
+(``joint``, the default: the sum of their log-probabilities). Mirror TTA as the run's config says.
+The same trained models under each decision: the differences are the decisions', free of the seed
+noise between separately trained runs. The row of the run's own decision must reproduce its
+predictions; the table says how far it is (max |p - p_run|).
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def score_run(run_dir: Path, cache: Path, label: str) -> tuple[list[list], list[
         per_source = [uf1_uar(runs["true"][m], pred[m], classes) for m in masks]
         rows.append([label, d, uf1_uar(runs["true"], pred, classes), *per_source,
                      f"{np.mean(pred == runs['pred'].to_numpy()):.3f}",
-                     f"{np.abs(p - own).max():.1e}" if d == "llm" else ""])
+                     f"{np.abs(p - own).max():.1e}" if d == cfg.model.decision else ""])
     return rows, sources
 
 

@@ -7,9 +7,10 @@ the per-seed difference against another setting run at the same seeds.
 One run is one draw: on the dev pack DEFT's UF1 moves by ~0.02 between seeds, more than most
 changes it is asked to judge. Every multi-seed claim in RESULTS.md is a mean over runs like these;
 this script computes it from the runs' own ``metrics.json`` (nothing is retrained), checks that they
-scored the same clips, and pairs the settings seed by seed. A DEFT run whose LLM decides also
-carries its experts' own head (``parts`` in ``metrics.json``): the table shows it beside the
-decision, the cleanest measure of what the LLM adds, since both come from the same trained models.
+scored the same clips, and pairs the settings seed by seed. A DEFT run also carries each part of
+its decision alone, the LLM's class head and the experts' own head (``parts`` in ``metrics.json``):
+the table shows them beside the decision, the cleanest measure of what the LLM adds, since all come
+from the same trained models.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from pathlib import Path
 from bench_setup import run_script, show_table
 from deftmer.errors import UserError
 
+#: the parts of a DEFT decision a run reports alone (``parts`` in metrics.json), as the table names them
+PARTS = (("llm", "LLM's class head"), ("experts_head", "experts' head"))
+
 
 @dataclass
 class SeedRun:
@@ -32,7 +36,7 @@ class SeedRun:
     uf1: float
     uar: float
     per_source: dict[str, tuple[float, float]]
-    head: tuple[float, float] | None      # the experts' own head of the same models, when reported
+    parts: dict[str, tuple[float, float]]  # UF1 / UAR of each part of the decision alone, when reported
     digest: str                           # which clips it scored (run.json)
 
 
@@ -46,10 +50,9 @@ def read_run(path: Path) -> SeedRun:
     if not m.get("complete", True):
         raise UserError(f"{path}: the run is not complete (missing folds {m.get('missing_folds')}); finish it "
                         f"(rerun the same command: it resumes) before comparing seeds")
-    head = m.get("parts", {}).get("experts_head")
     return SeedRun(int(r["config"]["seed"]), m["uf1"], m["uar"],
                    {s: (v["uf1"], v["uar"]) for s, v in sorted(m.get("per_source", {}).items())},
-                   None if head is None else (head["uf1"], head["uar"]), r.get("samples_digest", ""))
+                   {k: (v["uf1"], v["uar"]) for k, v in m.get("parts", {}).items()}, r.get("samples_digest", ""))
 
 
 def parse_group(text: str) -> tuple[str, list[Path]]:
@@ -70,21 +73,23 @@ def pair(a: float, b: float) -> str:
 
 
 def group_rows(name: str, runs: list[SeedRun], sources: list[str]) -> list[list]:
-    """One row per seed and a mean row; the head columns only where every run reports its head."""
+    """One row per seed and a mean row; a part's mean only where every run reports that part."""
     rows = []
     for r in sorted(runs, key=lambda r: r.seed):
-        head = "-" if r.head is None else f"{pair(*r.head)} ({r.uf1 - r.head[0]:+.3f})"
+        cells = ["-" if k not in r.parts else f"{pair(*r.parts[k])} ({r.uf1 - r.parts[k][0]:+.3f})" for k, _ in PARTS]
         rows.append([name, str(r.seed), pair(r.uf1, r.uar), *[pair(*r.per_source.get(s, (float("nan"),) * 2))
-                                                              for s in sources], head])
-    heads = [r.head for r in runs if r.head is not None]
-    head_mean = "-" if len(heads) < len(runs) else (
-        f"{pair(statistics.mean(h[0] for h in heads), statistics.mean(h[1] for h in heads))} "
-        f"({statistics.mean(r.uf1 - r.head[0] for r in runs):+.3f})")
+                                                              for s in sources], *cells])
+    means = []
+    for k, _ in PARTS:
+        got = [r for r in runs if k in r.parts]
+        means.append("-" if len(got) < len(runs) else (
+            f"{pair(statistics.mean(r.parts[k][0] for r in runs), statistics.mean(r.parts[k][1] for r in runs))} "
+            f"({statistics.mean(r.uf1 - r.parts[k][0] for r in runs):+.3f})"))
     rows.append([f"**{name}**", f"mean of {len(runs)}", f"{mean_sd([r.uf1 for r in runs])} / "
                  f"{statistics.mean(r.uar for r in runs):.3f}",
                  *[pair(statistics.mean(r.per_source[s][0] for r in runs if s in r.per_source),
                         statistics.mean(r.per_source[s][1] for r in runs if s in r.per_source)) for s in sources],
-                 head_mean])
+                 *means])
     return rows
 
 
@@ -124,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = [row for name, runs in groups.items() for row in group_rows(name, runs, sources)]
     note = "\n".join(paired(groups))
     show_table("Seeds side by side", ["setting", "seed", "UF1 / UAR", *[f"{s} UF1 / UAR" for s in sources],
-                                      "experts' head of the same models (decision - head, UF1)"],
+                                      *[f"{label} of the same models (decision - it, UF1)" for _, label in PARTS]],
                rows, args.markdown, note)
     if note:
         print(note)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from deftmer.model.config import DeftConfig
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
 from me_trees import make_flowpack  # noqa: E402
 
@@ -176,7 +178,9 @@ def test_decisions_benchmark_rescores_a_finished_deft_run_and_reproduces_its_pre
     table = {cells[1]: cells[2:] for cells in ([c.strip() for c in line.strip("|").split("|")]
                                               for line in lines[start:] if line.startswith("|"))}
     assert list(table) == ["llm", "options", "hybrid", "head", "joint"]
-    assert number(table["llm"][-2]) == 1.0 and number(table["llm"][-1]) < 1e-5   # the run's own predictions
+    own = DeftConfig().decision                     # the run's decision: the default
+    assert number(table[own][-2]) == 1.0 and number(table[own][-1]) < 1e-5       # the run's own predictions
+    assert all(cells[-1] == "" for d, cells in table.items() if d != own)
     for cells in table.values():
         uf1, uar = (float(x) for x in cells[0].split(" / "))
         assert 0 <= uf1 <= 1 and 0 <= uar <= 1
@@ -229,3 +233,20 @@ def test_seeds_benchmark_averages_finished_runs_and_pairs_settings_by_seed(tmp_p
         proc = subprocess.run([sys.executable, str(BENCH / "bench_seeds.py"), "--group", group],
                               capture_output=True, text=True, timeout=300)
         assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_seeds_benchmark_shows_each_part_of_a_deft_decision_beside_it(tmp_path):
+    import json
+
+    for seed, (uf1, llm, head) in enumerate([(0.78, 0.76, 0.77), (0.80, 0.75, 0.79)]):
+        run = tmp_path / f"deft-{seed}"
+        run.mkdir()
+        parts = {"llm": {"uf1": llm, "uar": llm}, "experts_head": {"uf1": head, "uar": head}}
+        (run / "metrics.json").write_text(json.dumps({"uf1": uf1, "uar": uf1, "per_source": {}, "parts": parts}))
+        (run / "run.json").write_text(json.dumps({"config": {"seed": seed}, "samples_digest": "d"}))
+    md = tmp_path / "seeds.md"
+    run_script("bench_seeds.py", "--group", f"deft={tmp_path / 'deft-0'},{tmp_path / 'deft-1'}", "--markdown", str(md))
+    text = md.read_text()
+    assert "LLM's class head of the same models" in text and "experts' head of the same models" in text
+    mean_row = next(line for line in text.splitlines() if line.startswith("| **deft**"))
+    assert "0.755 / 0.755 (+0.035)" in mean_row and "0.780 / 0.780 (+0.010)" in mean_row

@@ -4,7 +4,8 @@ The LLM takes part in every decision (``model.decision``): by default its class 
 final hidden state at the answer position of the decision instruction, weighed with the experts'
 own head (the product of the two distributions); or that LLM head alone, or the likelihood of each
 class answer. Every prediction also carries each part alone (`deftmer.model.api.Prediction.parts`),
-so a run shows what the LLM and the experts' head each decide on the same trained model. Training (`deftmer.model.deft_training`) gives the experts
+so a run shows what the LLM and the experts' head each decide on the same trained model.
+Training (`deftmer.model.deft_training`) gives the experts
 their own linear head and AU head first (stage 1), then tunes LoRA, the projectors and the LLM
 class head with the hybrid objective: class cross-entropy on the LLM's logits plus the
 language-model loss on the complete Uni-MER answers (stage 2). With ``explain=True`` the LLM
