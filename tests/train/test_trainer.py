@@ -236,6 +236,7 @@ def _fit_with(clips, **model_settings):
     """A tiny DEFT fitted with ``model_settings`` on top of the test config: its stage-2 log rows,
     and its LLM's and experts' head's class log-probabilities on the training clips."""
     cfg = _cfg()
+    cfg.model.decision = "llm"          # class_logprobs below: the LLM's class head alone
     for key, value in model_settings.items():
         setattr(cfg.model, key, value)
     model = DeftModel(cfg, MEGC3)
