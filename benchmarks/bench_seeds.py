@@ -23,9 +23,10 @@ from pathlib import Path
 
 from bench_setup import run_script, show_table
 from deftmer.errors import UserError
+from deftmer.eval.metrics import part_label
 
-#: the parts of a DEFT decision a run reports alone (``parts`` in metrics.json), as the table names them
-PARTS = (("llm", "LLM's class head"), ("experts_head", "experts' head"))
+#: the parts of a DEFT decision a run reports alone (``parts`` in metrics.json), in table order
+PARTS = ("llm", "experts_head")
 
 
 @dataclass
@@ -76,11 +77,11 @@ def group_rows(name: str, runs: list[SeedRun], sources: list[str]) -> list[list]
     """One row per seed and a mean row; a part's mean only where every run reports that part."""
     rows = []
     for r in sorted(runs, key=lambda r: r.seed):
-        cells = ["-" if k not in r.parts else f"{pair(*r.parts[k])} ({r.uf1 - r.parts[k][0]:+.3f})" for k, _ in PARTS]
+        cells = ["-" if k not in r.parts else f"{pair(*r.parts[k])} ({r.uf1 - r.parts[k][0]:+.3f})" for k in PARTS]
         rows.append([name, str(r.seed), pair(r.uf1, r.uar), *[pair(*r.per_source.get(s, (float("nan"),) * 2))
                                                               for s in sources], *cells])
     means = []
-    for k, _ in PARTS:
+    for k in PARTS:
         got = [r for r in runs if k in r.parts]
         means.append("-" if len(got) < len(runs) else (
             f"{pair(statistics.mean(r.parts[k][0] for r in runs), statistics.mean(r.parts[k][1] for r in runs))} "
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = [row for name, runs in groups.items() for row in group_rows(name, runs, sources)]
     note = "\n".join(paired(groups))
     show_table("Seeds side by side", ["setting", "seed", "UF1 / UAR", *[f"{s} UF1 / UAR" for s in sources],
-                                      *[f"{label} of the same models (decision - it, UF1)" for _, label in PARTS]],
+                                      *[f"{part_label(k)} of the same models (decision - it, UF1)" for k in PARTS]],
                rows, args.markdown, note)
     if note:
         print(note)

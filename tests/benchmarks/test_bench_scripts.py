@@ -247,6 +247,6 @@ def test_seeds_benchmark_shows_each_part_of_a_deft_decision_beside_it(tmp_path):
     md = tmp_path / "seeds.md"
     run_script("bench_seeds.py", "--group", f"deft={tmp_path / 'deft-0'},{tmp_path / 'deft-1'}", "--markdown", str(md))
     text = md.read_text()
-    assert "LLM's class head of the same models" in text and "experts' head of the same models" in text
+    assert "LLM's class head of the same models" in text and "experts' own head (no LLM) of the same models" in text
     mean_row = next(line for line in text.splitlines() if line.startswith("| **deft**"))
     assert "0.755 / 0.755 (+0.035)" in mean_row and "0.780 / 0.780 (+0.010)" in mean_row
