@@ -24,7 +24,7 @@ from bench_setup import experiment_config, parse_list, prepare, run_script, show
 from deftmer.errors import UserError
 
 MODELS = ("deft", "deft-no-llm", "deft-motion-text", "deft-motion-only", "deft-structure-only", "htnet",
-          "flow-cnn", "mdmo-svm")
+          "flow-cnn", "mdmo-svm", "field-svm")
 
 
 def open_pack(root: Path, casme2: Path | None, samm: Path | None, cfg):

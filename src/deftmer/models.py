@@ -20,7 +20,8 @@ __all__ = ["create_model", "list_models", "load_model", "registering_module"]
 
 #: the modules whose import registers deftmer's own models
 MODEL_MODULES: tuple[str, ...] = ("deftmer.model.deft", "deftmer.baselines.ablations", "deftmer.baselines.flow_cnn",
-                                  "deftmer.baselines.htnet", "deftmer.baselines.mdmo_svm")
+                                  "deftmer.baselines.htnet", "deftmer.baselines.mdmo_svm",
+                                  "deftmer.baselines.field_svm")
 
 
 def load_model(model_dir: str | Path) -> MERModel:

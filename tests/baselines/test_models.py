@@ -1,4 +1,4 @@
-"""Both baselines learn class-dependent regional motion, transfer to unseen subjects, save/load
+"""The baselines learn class-dependent regional motion, transfer to unseen subjects, save/load
 exactly and repeat bit-for-bit; they register with the model registry like DEFT does."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from deftmer.data.labels import MEGC3
 from deftmer.errors import CheckpointError
 from deftmer.models import create_model, list_models, load_model
 
-BASELINES = ["mdmo-svm", "flow-cnn"]
+BASELINES = ["mdmo-svm", "flow-cnn", "field-svm"]
 TEST_SUBJECTS = {"s04", "s05"}
 
 

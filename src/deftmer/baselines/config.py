@@ -42,6 +42,19 @@ class MdmoSvmConfig(BaseModel):
     max_iter: int = Field(20000, ge=100)
 
 
+class FieldSvmConfig(BaseModel):
+    """The flow field as DEFT's motion expert reads it -> PCA -> RBF SVM (scikit-learn ``SVC``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_size: int = Field(28, ge=8, le=128)     # side of the field (the flow packs' 28)
+    pca_components: int = Field(64, ge=2)        # issue #11's floor used PCA-64
+    C: float = Field(1.0, gt=0)                  # scikit-learn's default; gamma is its "scale" default
+    class_weighted: bool = True
+    flip_augment: bool = True                    # train on the mirrored faces too (u negated, columns reversed)
+    mirror_tta: bool = True                      # average the clip's and its mirror image's class scores
+
+
 class HTNetConfig(BaseModel):
     """HTNet as published (architecture) with a fixed schedule instead of per-subject best epochs."""
 
@@ -66,3 +79,4 @@ class BaselinesConfig(BaseModel):
     flow_cnn: FlowCnnConfig = FlowCnnConfig()
     htnet: HTNetConfig = HTNetConfig()
     mdmo_svm: MdmoSvmConfig = MdmoSvmConfig()
+    field_svm: FieldSvmConfig = FieldSvmConfig()
