@@ -21,9 +21,10 @@ def test_stored_arrays_give_sklearns_margins_and_class_scores():
     centres = rng.normal(0, 2, size=(4, 5))
     y = np.repeat(np.arange(4), 15)
     z = centres[y] + rng.normal(0, 1, size=(60, 5))
-    svm = SVC(kernel="rbf", gamma="scale", decision_function_shape="ovo").fit(z, y)
+    gamma = 1.0 / (5 * z.var())                     # scikit-learn's "scale" rule, as field-svm stores it
+    svm = SVC(kernel="rbf", gamma=gamma, decision_function_shape="ovo").fit(z, y)
     arrays = {"support": svm.support_vectors_, "dual_coef": svm.dual_coef_, "intercept": svm.intercept_,
-              "n_support": svm.n_support_, "gamma": np.array([svm._gamma])}
+              "n_support": svm.n_support_, "gamma": np.array([gamma])}
     probe = rng.normal(0, 2, size=(7, 5))
     margins = pairwise_margins(probe, arrays)
     np.testing.assert_allclose(margins, svm.decision_function(probe), rtol=1e-9, atol=1e-9)

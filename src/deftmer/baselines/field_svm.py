@@ -86,7 +86,6 @@ class FieldSvmModel:
     def fit(self, train: list[ClipInputs], progress: Callable[[str, int, int], None] | None = None) -> dict:
         from sklearn.decomposition import PCA
         from sklearn.preprocessing import StandardScaler
-        from sklearn.svm import SVC
 
         if not train:
             raise ValueError("field-svm: no training clips")
@@ -99,26 +98,34 @@ class FieldSvmModel:
         scaler = StandardScaler().fit(x)
         pca = PCA(min(self.settings.pca_components, *x.shape), svd_solver="full").fit(scaler.transform(x))
         z = pca.transform(scaler.transform(x))
-        seen = np.unique(y)
-        w = inverse_frequency_weights(y, len(self.class_set)) if self.settings.class_weighted else None
-        svm = None
-        if len(seen) >= 2:
-            svm = SVC(C=self.settings.C, kernel="rbf", gamma="scale",
-                      class_weight=None if w is None else {int(c): float(w[c]) for c in seen}).fit(z, y)
-        self.arrays = {
-            "mean": scaler.mean_, "scale": scaler.scale_, "pca_mean": pca.mean_, "components": pca.components_,
-            "support": svm.support_vectors_ if svm else np.zeros((0, z.shape[1])),
-            "dual_coef": svm.dual_coef_ if svm else np.zeros((0, 0)),
-            "intercept": svm.intercept_ if svm else np.zeros(0),
-            "n_support": svm.n_support_.astype(np.int64) if svm else np.zeros(1, np.int64),
-            "classes": seen.astype(np.int64), "gamma": np.array([svm._gamma if svm else 1.0])}
+        self.arrays = {"mean": scaler.mean_, "scale": scaler.scale_, "pca_mean": pca.mean_,
+                       "components": pca.components_, **self._fit_svm(z, y)}
         n = len(train)
         train_acc = float((self._scores(f[:n]).argmax(1) == y[:n]).mean())
         if progress is not None:
             progress("fit", 1, 1)
-        return {"n_train": n, "n_features": int(z.shape[1]), "classes_seen": int(len(seen)),
+        return {"n_train": n, "n_features": int(z.shape[1]), "classes_seen": int(len(self.arrays["classes"])),
                 "n_support_vectors": int(len(self.arrays["support"])), "train_accuracy": train_acc,
                 "seconds": time.perf_counter() - t0}
+
+    def _fit_svm(self, z: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+        """The RBF SVM on principal coordinates ``z`` as plain arrays (see `pairwise_margins`); with
+        one class seen there is nothing to separate and no support vector."""
+        from sklearn.svm import SVC
+
+        seen = np.unique(y)
+        gamma = 1.0 / (z.shape[1] * z.var())            # scikit-learn's "scale" rule, kept with the model
+        if len(seen) < 2:
+            return {"support": np.zeros((0, z.shape[1])), "dual_coef": np.zeros((0, 0)), "intercept": np.zeros(0),
+                    "n_support": np.zeros(1, np.int64), "classes": seen.astype(np.int64), "gamma": np.array([gamma])}
+        weight = None
+        if self.settings.class_weighted:
+            w = inverse_frequency_weights(y, len(self.class_set))
+            weight = {int(c): float(w[c]) for c in seen}
+        svm = SVC(C=self.settings.C, kernel="rbf", gamma=gamma, class_weight=weight).fit(z, y)
+        return {"support": svm.support_vectors_, "dual_coef": svm.dual_coef_, "intercept": svm.intercept_,
+                "n_support": svm.n_support_.astype(np.int64), "classes": seen.astype(np.int64),
+                "gamma": np.array([gamma])}
 
     def _scores(self, fields: np.ndarray) -> np.ndarray:
         """Class scores (N, classes), `vote_scores` of the one-vs-one margins; ``-inf`` for classes
