@@ -95,9 +95,9 @@ class FieldSvmModel:
         if self.settings.flip_augment:
             f, y = np.concatenate([f, mirror_field(f)]), np.concatenate([y, y])
         x = f.reshape(len(f), -1)
-        scaler = StandardScaler().fit(x)
-        pca = PCA(min(self.settings.pca_components, *x.shape), svd_solver="full").fit(scaler.transform(x))
-        z = pca.transform(scaler.transform(x))
+        scaler = StandardScaler()
+        pca = PCA(min(self.settings.pca_components, *x.shape), svd_solver="full")
+        z = pca.fit_transform(scaler.fit_transform(x))
         self.arrays = {"mean": scaler.mean_, "scale": scaler.scale_, "pca_mean": pca.mean_,
                        "components": pca.components_, **self._fit_svm(z, y)}
         n = len(train)
