@@ -1,19 +1,12 @@
 import numpy as np
 import pytest
 import torch
-from model_toys import tiny_config
 
 from deftmer.errors import UserError
 from deftmer.facs import MODEL_AUS, REGION_NAMES
 from deftmer.model.backbones import FrozenBackbone, image_to_unit
-from deftmer.model.experts import (
-    DynamicTextureExpert,
-    FlowFieldEncoder,
-    MotionSemanticsExpert,
-    StructureExpert,
-    with_magnitude,
-)
-from deftmer.model.inputs import REGION_FEATURES, mirror_field, region_motion_features
+from deftmer.model.experts import DynamicTextureExpert, FlowFieldEncoder, MotionSemanticsExpert, StructureExpert
+from deftmer.model.inputs import REGION_FEATURES, region_motion_features
 from deftmer.model.intensity import scale_by_max_region_magnitude
 from deftmer.model.reliability import expert_reliability
 
@@ -98,24 +91,6 @@ def test_field_encoder_keeps_where_the_face_moved():
     t_change = (t_tok - base).norm(dim=-1)[0].view(5, 5)
     b_change = (b_tok - base).norm(dim=-1)[0].view(5, 5)
     assert t_change[0].sum() > t_change[-1].sum() and b_change[-1].sum() > b_change[0].sum()
-
-
-def test_field_encoder_reads_the_flow_magnitude_as_a_fourth_channel():
-    torch.manual_seed(0)
-    field = torch.randn(2, 3, 8, 8)
-    four = with_magnitude(field)
-    assert four.shape == (2, 4, 8, 8) and torch.equal(four[:, [0, 1, 3]], field)
-    assert torch.allclose(four[:, 2], torch.hypot(field[:, 0], field[:, 1]))
-    backwards = field.clone()
-    backwards[:, :2] *= -1
-    assert torch.equal(with_magnitude(backwards)[:, 2], four[:, 2])                 # any direction, one magnitude
-    assert torch.allclose(with_magnitude(mirror_field(field))[:, 2], four[:, 2].flip(-1))   # mirrors with the face
-    enc, plain = FlowFieldEncoder(8, size=28, magnitude=True).eval(), FlowFieldEncoder(8, size=28).eval()
-    assert [b[0].in_channels for b in enc.branches] == [4, 4, 4] and plain.branches[0][0].in_channels == 3
-    tokens, summary = enc(torch.randn(2, 3, 28, 28))
-    assert tokens.shape == (2, 25, 8) and summary.shape == (2, 8)
-    assert not MotionSemanticsExpert.from_config(tiny_config().model, None).field.magnitude
-    assert MotionSemanticsExpert.from_config(tiny_config(motion_field_magnitude=True).model, None).field.magnitude
 
 
 def test_motion_normalisation_is_fit_on_training_features():

@@ -68,11 +68,6 @@ class DeftConfig(BaseModel):
     """Widths of the parallel conv branches that read the flow field."""
     motion_field_dropout: float = 0.5
     """Dropout before the flow field's linear readout."""
-    motion_field_magnitude: bool = False
-    """True: the field's conv branches also read the flow magnitude |(u, v)| as a fourth channel, so
-    motion is seen wherever it is strong whatever its direction (a 3x3 conv -> ReLU on u and v sees
-    it only in the directions its few filters prefer). On the dev pack it lifts DEFT across
-    databases (trained on one lab, tested on the other) but not under LOSO; off by default."""
     motion_field_only_summary: bool = False
     """True: the motion expert's summary (what its class head, AU head and the LLM projector read)
     comes from the flow field alone; the AU-region tokens are then not computed. Needs

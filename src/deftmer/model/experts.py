@@ -179,14 +179,8 @@ class DynamicTextureExpert(_BackboneExpert):
         return ExpertOutput(tokens, tokens.mean(1))
 
 
-def with_magnitude(field: torch.Tensor) -> torch.Tensor:
-    """(B, 3, S, S) u / v / strain -> (B, 4, S, S) u / v / |(u, v)| / strain."""
-    return torch.cat([field[:, :2], torch.linalg.vector_norm(field[:, :2], dim=1, keepdim=True), field[:, 2:]], 1)
-
-
 class FlowFieldEncoder(nn.Module):
-    """The flow field read as STSTNet does: parallel 3x3 conv branches over (u, v, strain),
-    with the flow magnitude as a fourth channel when ``magnitude`` (see `with_magnitude`).
+    """The flow field read as STSTNet does: parallel 3x3 conv branches over (u, v, strain).
 
     Shallow on purpose: a few hundred training clips support a handful of filters, not a deep
     network (deeper CNNs did worse on real micro-expressions). Each branch is conv -> ReLU ->
@@ -196,12 +190,10 @@ class FlowFieldEncoder(nn.Module):
     """
 
     def __init__(self, dim: int, size: int = 28, channels: tuple[int, ...] = (6, 10, 16),
-                 dropout: float = 0.5, magnitude: bool = False) -> None:
+                 dropout: float = 0.5) -> None:
         super().__init__()
-        self.magnitude = magnitude
-        n_in = 4 if magnitude else 3
         self.branches = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(n_in, c, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(c), nn.MaxPool2d(3, 3, padding=1))
+            nn.Sequential(nn.Conv2d(3, c, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(c), nn.MaxPool2d(3, 3, padding=1))
             for c in channels)
         self.pool = nn.AvgPool2d(2, 2)
         side = ((size + 2 - 3) // 3 + 1) // 2
@@ -213,8 +205,6 @@ class FlowFieldEncoder(nn.Module):
 
     def forward(self, field: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 3, S, S) -> field tokens (B, grid, dim) and the field summary (B, dim)."""
-        if self.magnitude:
-            field = with_magnitude(field)
         maps = self.pool(torch.cat([b(field) for b in self.branches], 1))      # (B, C, side, side)
         cells = maps.flatten(2).transpose(1, 2)                                 # (B, grid, C)
         return self.token(cells) + self.position, self.readout(maps.flatten(1))
@@ -236,7 +226,7 @@ class MotionSemanticsExpert(Expert):
     def __init__(self, dim: int, n_regions: int = len(REGION_NAMES), n_feats: int = len(REGION_FEATURES),
                  n_aus: int = len(MODEL_AUS), dropout: float = 0.1, field_size: int | None = 28,
                  field_channels: tuple[int, ...] = (6, 10, 16), field_dropout: float = 0.5,
-                 field_only_summary: bool = False, field_magnitude: bool = False) -> None:
+                 field_only_summary: bool = False) -> None:
         super().__init__()
         if field_only_summary and not field_size:
             raise UserError("model.motion_field_only_summary needs model.motion_field_size (the field it reads)")
@@ -245,8 +235,7 @@ class MotionSemanticsExpert(Expert):
         self.register_buffer("feat_std", torch.ones(n_regions, n_feats))
         if self.reads_regions:
             self._build_region_reader(dim, n_regions, n_feats, dropout)
-        self.field = FlowFieldEncoder(dim, field_size, field_channels, field_dropout,
-                                      field_magnitude) if field_size else None
+        self.field = FlowFieldEncoder(dim, field_size, field_channels, field_dropout) if field_size else None
         self.summary_norm = nn.LayerNorm(dim)
         self.au_head = nn.Linear(dim, n_aus)
         self.n_regions = n_regions
@@ -269,7 +258,7 @@ class MotionSemanticsExpert(Expert):
     def from_config(cls, cfg: DeftConfig, backbone: FrozenBackbone) -> MotionSemanticsExpert:
         return cls(cfg.expert_dim, dropout=cfg.dropout, field_size=cfg.motion_field_size,
                    field_channels=tuple(cfg.motion_field_channels), field_dropout=cfg.motion_field_dropout,
-                   field_only_summary=cfg.motion_field_only_summary, field_magnitude=cfg.motion_field_magnitude)
+                   field_only_summary=cfg.motion_field_only_summary)
 
     @classmethod
     def llm_tokens(cls, cfg: DeftConfig) -> int:
