@@ -81,7 +81,8 @@ class FieldSvmModel:
 
     def fields(self, clips: list[ClipInputs]) -> np.ndarray:
         """(N, 3, S, S) float64: each clip's u, v, strain field as the motion expert reads it."""
-        return np.stack([flow_field(c.prepared, self.settings.input_size) for c in clips]).astype(np.float64)
+        return np.stack([flow_field(c.prepared, self.settings.input_size, self.cfg.model.motion_field_scale)
+                         for c in clips]).astype(np.float64)
 
     def fit(self, train: list[ClipInputs], progress: Callable[[str, int, int], None] | None = None) -> dict:
         from sklearn.decomposition import PCA

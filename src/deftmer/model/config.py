@@ -64,6 +64,10 @@ class DeftConfig(BaseModel):
     motion_field_size: int | None = Field(28, ge=8, le=224)
     """Side of the u/v/strain field the motion expert also reads (28: the public flow packs' size);
     None: region statistics only."""
+    motion_field_scale: Literal["p99", "rms", "rms_sqrt"] = "p99"
+    """How each clip's field is brought to one scale (`deftmer.model.inputs.flow_field`): its flow
+    magnitude's 99th percentile (``p99``), its root mean square (``rms``), or ``rms`` followed by a
+    signed square root (``rms_sqrt``). ``field-svm`` reads the field the same way."""
     motion_field_channels: tuple[int, ...] = (6, 10, 16)
     """Widths of the parallel conv branches that read the flow field."""
     motion_field_dropout: float = 0.5

@@ -226,7 +226,7 @@ class MotionSemanticsExpert(Expert):
     def __init__(self, dim: int, n_regions: int = len(REGION_NAMES), n_feats: int = len(REGION_FEATURES),
                  n_aus: int = len(MODEL_AUS), dropout: float = 0.1, field_size: int | None = 28,
                  field_channels: tuple[int, ...] = (6, 10, 16), field_dropout: float = 0.5,
-                 field_only_summary: bool = False) -> None:
+                 field_only_summary: bool = False, field_scale: str = "p99") -> None:
         super().__init__()
         if field_only_summary and not field_size:
             raise UserError("model.motion_field_only_summary needs model.motion_field_size (the field it reads)")
@@ -240,6 +240,7 @@ class MotionSemanticsExpert(Expert):
         self.au_head = nn.Linear(dim, n_aus)
         self.n_regions = n_regions
         self.field_size = field_size
+        self.field_scale = field_scale
         if self.reads_regions:
             nn.init.normal_(self.region_embed.weight, std=0.5)
 
@@ -258,7 +259,7 @@ class MotionSemanticsExpert(Expert):
     def from_config(cls, cfg: DeftConfig, backbone: FrozenBackbone) -> MotionSemanticsExpert:
         return cls(cfg.expert_dim, dropout=cfg.dropout, field_size=cfg.motion_field_size,
                    field_channels=tuple(cfg.motion_field_channels), field_dropout=cfg.motion_field_dropout,
-                   field_only_summary=cfg.motion_field_only_summary)
+                   field_only_summary=cfg.motion_field_only_summary, field_scale=cfg.motion_field_scale)
 
     @classmethod
     def llm_tokens(cls, cfg: DeftConfig) -> int:
@@ -277,7 +278,8 @@ class MotionSemanticsExpert(Expert):
             raise UserError(f"prepared clips have {out['motion'].shape[1]} ROI masks, the model expects "
                             f"{self.n_regions} (facs.REGIONS); re-run `deftmer prepare`")
         if self.field_size:
-            out["field"] = torch.from_numpy(np.stack([flow_field(p, self.field_size) for p in preps]))
+            out["field"] = torch.from_numpy(np.stack([flow_field(p, self.field_size, self.field_scale)
+                                                  for p in preps]))
         return out
 
     def set_normalisation(self, feats: torch.Tensor) -> None:

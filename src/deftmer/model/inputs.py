@@ -25,8 +25,10 @@ from deftmer.preprocess.records import ClipInputs, PreparedSample
 REGION_FEATURES: tuple[str, ...] = ("mean_u", "mean_v", "mean_mag", "p90_mag", "mean_strain", "std_u", "std_v")
 #: channels of the flow field, in this order
 FIELD_CHANNELS: tuple[str, ...] = ("u", "v", "strain")
-#: the field's motion scale: this percentile of the flow magnitude (strain: of the strain)
+#: the field's motion scale under ``p99``: this percentile of the flow magnitude (strain: of the strain)
 FIELD_SCALE_PERCENTILE = 99.0
+#: how a clip's field is brought to one scale (``model.motion_field_scale``)
+FIELD_SCALES: tuple[str, ...] = ("p99", "rms", "rms_sqrt")
 _EPS = 1e-6
 
 
@@ -59,17 +61,29 @@ def resize_field(flow: np.ndarray, strain: np.ndarray, size: int) -> np.ndarray:
     return np.stack(chans).astype(np.float32)
 
 
-def flow_field(prepared: PreparedSample, size: int) -> np.ndarray:
+def flow_field(prepared: PreparedSample, size: int, scale: str = "p99") -> np.ndarray:
     """The clip's flow field at ``size``, scaled by the clip's own motion (see module docstring).
 
-    u and v share one scale (the 99th percentile of the flow magnitude), so directions are
-    kept; strain gets its own. A still clip stays all-zero rather than amplifying noise to 1.
+    u and v share one scale, so directions are kept; strain gets its own. ``p99``: the 99th
+    percentile of the flow magnitude (of |strain|), i.e. the ~8th largest of 784 cells, which a
+    few artefact cells (eye blinks, the face's edge) can set; ``rms``: the root mean square over
+    all cells; ``rms_sqrt``: ``rms``, then each value's square root with its sign, so that the
+    field's strongest cells do not drown its weaker ones. A still clip stays all-zero rather than
+    amplifying noise to 1.
     """
+    if scale not in FIELD_SCALES:
+        raise ValueError(f"field scale {scale!r}: choose one of {', '.join(FIELD_SCALES)}")
     field = resize_field(prepared.flow, prepared.strain, size)
-    mag_scale = float(np.percentile(np.hypot(field[0], field[1]), FIELD_SCALE_PERCENTILE))
-    strain_scale = float(np.percentile(np.abs(field[2]), FIELD_SCALE_PERCENTILE))
+    if scale == "p99":
+        mag_scale = float(np.percentile(np.hypot(field[0], field[1]), FIELD_SCALE_PERCENTILE))
+        strain_scale = float(np.percentile(np.abs(field[2]), FIELD_SCALE_PERCENTILE))
+    else:
+        mag_scale = float(np.sqrt(np.mean(field[0] ** 2 + field[1] ** 2)))
+        strain_scale = float(np.sqrt(np.mean(field[2] ** 2)))
     field[:2] /= max(mag_scale, _EPS)
     field[2] /= max(strain_scale, _EPS)
+    if scale == "rms_sqrt":
+        field = np.sign(field) * np.sqrt(np.abs(field))
     return field
 
 
