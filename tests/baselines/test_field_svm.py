@@ -60,3 +60,8 @@ def test_reads_the_motion_experts_field_and_reports_its_fit(fitted):
     assert stats["n_features"] == 64 and stats["classes_seen"] == 3
     assert 0 < stats["n_support_vectors"] <= 2 * stats["n_train"]   # mirrored clips are training points too
     assert stats["train_accuracy"] > 0.9
+
+
+def test_reads_the_field_at_the_motion_experts_scale(toy_clips):
+    model = create_model("field-svm", load_config(None, ["model.motion_field_scale=rms"]), MEGC3)
+    np.testing.assert_array_equal(model.fields(toy_clips[:1])[0], flow_field(toy_clips[0].prepared, 28, "rms"))

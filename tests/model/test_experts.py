@@ -130,3 +130,18 @@ def test_reliability_probe_downweights_identity_features():
     assert rel["structure"].weight < 0.3 and rel["structure"].balanced_accuracy < 0.55
     one = expert_reliability({"face": face}, ["structure"], labels, ["s0"] * len(subjects))
     assert one[0].weight == 1.0          # one subject: nothing to hold out, nothing down-weighted
+
+
+def test_the_motion_expert_reads_its_field_at_the_configured_scale(clips):
+    """``model.motion_field_scale`` reaches the field the motion expert builds (and so its checkpoint)."""
+    from model_toys import tiny_config
+
+    from deftmer.model.inputs import flow_field
+
+    preps = [c.prepared for c in clips[:2]]
+    cfg = tiny_config().model
+    for scale in ("p99", "rms_sqrt"):
+        expert = MotionSemanticsExpert.from_config(cfg.model_copy(update={"motion_field_scale": scale}), None)
+        field = expert.build_inputs(preps)["field"].numpy()
+        assert field.shape == (2, 3, cfg.motion_field_size, cfg.motion_field_size)
+        np.testing.assert_array_equal(field, np.stack([flow_field(p, cfg.motion_field_size, scale) for p in preps]))

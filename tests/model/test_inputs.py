@@ -1,6 +1,7 @@
 """The motion expert's inputs: the clip-scaled flow field and the mirror image of a face."""
 
 import numpy as np
+import pytest
 import torch
 
 from deftmer.data.sample import ActionUnit, Sample
@@ -43,6 +44,32 @@ def test_flow_field_is_scaled_by_the_clips_own_motion():
     mag = np.hypot(a[0], a[1])
     assert abs(np.percentile(mag, 99) - 1.0) < 1e-4 and abs(np.percentile(a[2], 99) - 1.0) < 1e-4
     assert np.all(flow_field(_prepared(np.zeros_like(flow), np.zeros_like(strain)), 28) == 0)
+
+
+def test_rms_scales_bring_every_clip_to_unit_root_mean_square():
+    """``rms``: u / v at unit root mean square over all cells (strain too); ``rms_sqrt`` is its
+    signed square root. Both stay intensity-free, mirror with the face, and leave a still clip at zero."""
+    rng = np.random.default_rng(3)
+    flow = rng.normal(0, 1, (2, 56, 56)).astype(np.float32)
+    strain = rng.normal(0, 0.1, (56, 56)).astype(np.float32)
+    rms = flow_field(_prepared(flow, strain), 28, "rms")
+    assert abs(np.sqrt(np.mean(rms[0] ** 2 + rms[1] ** 2)) - 1.0) < 1e-4
+    assert abs(np.sqrt(np.mean(rms[2] ** 2)) - 1.0) < 1e-4
+    np.testing.assert_allclose(flow_field(_prepared(flow * 0.1, strain * 3), 28, "rms"), rms, atol=1e-5)
+    root = flow_field(_prepared(flow, strain), 28, "rms_sqrt")
+    np.testing.assert_allclose(root, np.sign(rms) * np.sqrt(np.abs(rms)), atol=1e-6)
+    for scale in ("rms", "rms_sqrt"):
+        a = flow_field(_prepared(flow, strain), 28, scale)
+        m_flow = np.stack([-flow[0, :, ::-1], flow[1, :, ::-1]]).copy()
+        b = flow_field(_prepared(m_flow, strain[:, ::-1].copy()), 28, scale)
+        np.testing.assert_allclose(mirror_field(torch.from_numpy(a[None])).numpy()[0], b, atol=1e-5)
+        assert np.all(flow_field(_prepared(np.zeros_like(flow), np.zeros_like(strain)), 28, scale) == 0)
+
+
+def test_an_unknown_field_scale_is_refused():
+    flow, strain = np.zeros((2, 28, 28), np.float32), np.zeros((28, 28), np.float32)
+    with pytest.raises(ValueError, match="p99, rms, rms_sqrt"):
+        flow_field(_prepared(flow, strain), 28, "max")
 
 
 def test_mirrored_regions_equal_the_features_of_the_mirrored_flow():

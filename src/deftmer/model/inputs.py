@@ -65,11 +65,10 @@ def flow_field(prepared: PreparedSample, size: int, scale: str = "p99") -> np.nd
     """The clip's flow field at ``size``, scaled by the clip's own motion (see module docstring).
 
     u and v share one scale, so directions are kept; strain gets its own. ``p99``: the 99th
-    percentile of the flow magnitude (of |strain|), i.e. the ~8th largest of 784 cells, which a
-    few artefact cells (eye blinks, the face's edge) can set; ``rms``: the root mean square over
-    all cells; ``rms_sqrt``: ``rms``, then each value's square root with its sign, so that the
-    field's strongest cells do not drown its weaker ones. A still clip stays all-zero rather than
-    amplifying noise to 1.
+    percentile of the flow magnitude (of |strain|), so the few most-moving cells set it; ``rms``:
+    the root mean square over all cells, the clip's motion energy; ``rms_sqrt``: ``rms``, then each
+    value's square root with its sign, so that the strongest cells do not drown the weaker ones.
+    A still clip stays all-zero rather than amplifying noise to 1.
     """
     if scale not in FIELD_SCALES:
         raise ValueError(f"field scale {scale!r}: choose one of {', '.join(FIELD_SCALES)}")
