@@ -1,12 +1,13 @@
 import numpy as np
 import pytest
 import torch
+from model_toys import tiny_config
 
 from deftmer.errors import UserError
 from deftmer.facs import MODEL_AUS, REGION_NAMES
 from deftmer.model.backbones import FrozenBackbone, image_to_unit
 from deftmer.model.experts import DynamicTextureExpert, FlowFieldEncoder, MotionSemanticsExpert, StructureExpert
-from deftmer.model.inputs import REGION_FEATURES, region_motion_features
+from deftmer.model.inputs import REGION_FEATURES, flow_field, region_motion_features
 from deftmer.model.intensity import scale_by_max_region_magnitude
 from deftmer.model.reliability import expert_reliability
 
@@ -134,10 +135,6 @@ def test_reliability_probe_downweights_identity_features():
 
 def test_the_motion_expert_reads_its_field_at_the_configured_scale(clips):
     """``model.motion_field_scale`` reaches the field the motion expert builds (and so its checkpoint)."""
-    from model_toys import tiny_config
-
-    from deftmer.model.inputs import flow_field
-
     preps = [c.prepared for c in clips[:2]]
     cfg = tiny_config().model
     for scale in ("p99", "rms_sqrt"):

@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from deftmer.model.registry import EXPERTS
 
+#: how a clip's flow field is brought to one scale (see `deftmer.model.inputs.flow_field`)
+FieldScale = Literal["p99", "rms", "rms_sqrt"]
+
 #: DEFT's experts in their canonical order (the default of ``model.experts``)
 DEFAULT_EXPERTS: tuple[str, ...] = ("structure", "dynamic", "motion")
 #: the switches older configs used, and the expert each one switches
@@ -64,7 +67,7 @@ class DeftConfig(BaseModel):
     motion_field_size: int | None = Field(28, ge=8, le=224)
     """Side of the u/v/strain field the motion expert also reads (28: the public flow packs' size);
     None: region statistics only."""
-    motion_field_scale: Literal["p99", "rms", "rms_sqrt"] = "p99"
+    motion_field_scale: FieldScale = "p99"
     """How each clip's field is brought to one scale (`deftmer.model.inputs.flow_field`): its flow
     magnitude's 99th percentile (``p99``), its root mean square (``rms``), or ``rms`` followed by a
     signed square root (``rms_sqrt``). ``field-svm`` reads the field the same way."""

@@ -15,10 +15,13 @@ columns reverse, u changes sign, and each left region trades places with its rig
 
 from __future__ import annotations
 
+from typing import get_args
+
 import cv2
 import numpy as np
 
 from deftmer.facs import REGION_INDEX, REGION_NAMES
+from deftmer.model.config import FieldScale
 from deftmer.preprocess.records import ClipInputs, PreparedSample
 
 #: per-region motion features, in this order (see ``region_motion_features``)
@@ -28,7 +31,7 @@ FIELD_CHANNELS: tuple[str, ...] = ("u", "v", "strain")
 #: the field's motion scale under ``p99``: this percentile of the flow magnitude (strain: of the strain)
 FIELD_SCALE_PERCENTILE = 99.0
 #: how a clip's field is brought to one scale (``model.motion_field_scale``)
-FIELD_SCALES: tuple[str, ...] = ("p99", "rms", "rms_sqrt")
+FIELD_SCALES: tuple[str, ...] = get_args(FieldScale)
 _EPS = 1e-6
 
 
@@ -61,7 +64,7 @@ def resize_field(flow: np.ndarray, strain: np.ndarray, size: int) -> np.ndarray:
     return np.stack(chans).astype(np.float32)
 
 
-def flow_field(prepared: PreparedSample, size: int, scale: str = "p99") -> np.ndarray:
+def flow_field(prepared: PreparedSample, size: int, scale: FieldScale = "p99") -> np.ndarray:
     """The clip's flow field at ``size``, scaled by the clip's own motion (see module docstring).
 
     u and v share one scale, so directions are kept; strain gets its own. ``p99``: the 99th
