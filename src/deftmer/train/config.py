@@ -16,10 +16,7 @@ class TrainConfig(BaseModel):
     stage1_min_steps: int = 300
     batch_size: int = 32
     lr: float = 3e-3
-    # AdamW's decoupled decay, both stages. 0.05 (was 1e-3, i.e. almost none at these learning rates):
-    # a few hundred real clips overfit the experts; on the dev pack it lifted `deft-no-llm`'s LOSO
-    # from 0.752 / 0.752 to 0.762 / 0.779 UF1 at seeds 3 / 4 (benchmarks/RESULTS.md)
-    weight_decay: float = Field(0.05, ge=0.0)
+    weight_decay: float = 1e-3
     # stage 2: epochs over the training clips' complete Uni-MER answers under the hybrid objective
     # (LoRA + projectors + LLM class head), then epochs of the class cross-entropy alone on the
     # same rows without their answers (a row is then ~10 tokens instead of ~70). None by default:
